@@ -1,0 +1,34 @@
+# The two commands in the README:
+#   make run    start a single-node broker (Kafka 9092, data in ./data) until Ctrl-C
+#   make test   install everything the tests need, then lint, type-check and run every test
+# Both work as the first command on a fresh machine.
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ARGS ?=
+
+.PHONY: run test venv test-deps lint typecheck pytest clean
+
+run: venv
+	$(VENV)/bin/rafka broker $(ARGS)
+
+venv:
+	@scripts/bootstrap.sh $(VENV)
+
+test-deps:
+	@scripts/bootstrap.sh $(VENV) test
+	@scripts/install-test-tools.sh
+
+lint:
+	$(VENV)/bin/ruff check rafka tests
+
+typecheck:
+	$(VENV)/bin/mypy
+
+pytest:
+	$(VENV)/bin/pytest $(ARGS)
+
+test: test-deps lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,3 @@
+from rafka.cli.main import main
+
+raise SystemExit(main())

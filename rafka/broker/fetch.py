@@ -1,0 +1,127 @@
+"""Reading for consumers: one pass over the requested partitions, and the long poll around it.
+
+A fetch that finds fewer than `min_bytes` parks until an append to one of its partitions wakes
+it or `max_wait_ms` passes; it never polls. The reads return the log's own bytes (whole
+batches), which front doors hand to the socket without copying.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+from rafka.broker.broker import Broker
+from rafka.broker.errors import BrokerError
+from rafka.broker.partition import Partition
+from rafka.log import LogError
+
+
+@dataclass(slots=True)
+class FetchPartition:
+    topic: str
+    partition: int
+    offset: int
+    max_bytes: int
+
+
+@dataclass(slots=True)
+class FetchedPartition:
+    request: FetchPartition
+    error: BrokerError | LogError | None = None
+    high_watermark: int = -1
+    log_start_offset: int = -1
+    chunks: list[bytes | memoryview] = field(default_factory=list)
+    size: int = 0
+
+
+def read_once(
+    broker: Broker, requests: list[FetchPartition], max_bytes: int
+) -> tuple[list[FetchedPartition], int, bool]:
+    """Read every requested partition once. Returns (results, total bytes, any error).
+
+    Like Kafka, the first partition with data may return one whole batch even if it is larger
+    than the limits, so a consumer can never get stuck behind a large batch.
+    """
+    results: list[FetchedPartition] = []
+    remaining = max_bytes
+    total = 0
+    failed = False
+    for request in requests:
+        result = FetchedPartition(request)
+        results.append(result)
+        try:
+            partition = broker.get_partition(request.topic, request.partition)
+            log = partition.log
+            limit = min(request.max_bytes, remaining)
+            if limit <= 0 and total > 0:
+                result.high_watermark = log.high_watermark
+                result.log_start_offset = log.log_start_offset
+                continue
+            read = log.read(
+                request.offset,
+                max(limit, 0),
+                max_offset=log.high_watermark,
+                min_one_batch=total == 0,
+            )
+        except (BrokerError, LogError) as exc:
+            result.error = exc
+            failed = True
+            continue
+        result.high_watermark = read.high_watermark
+        result.log_start_offset = read.log_start_offset
+        result.chunks = read.chunks
+        result.size = read.size
+        total += read.size
+        remaining -= read.size
+    return results, total, failed
+
+
+async def fetch(
+    broker: Broker,
+    requests: list[FetchPartition],
+    max_wait_ms: int,
+    min_bytes: int,
+    max_bytes: int,
+) -> list[FetchedPartition]:
+    """Read, and if there is not yet `min_bytes` of data, wait for appends up to max_wait_ms."""
+    results, total, failed = read_once(broker, requests, max_bytes)
+    if failed or total >= min_bytes or max_wait_ms <= 0:
+        return _counted(broker, results)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + max_wait_ms / 1000
+    partitions: list[Partition] = []
+    for request in requests:
+        with contextlib.suppress(BrokerError):
+            partitions.append(broker.get_partition(request.topic, request.partition))
+    while not broker.closed:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            break
+        woken: asyncio.Future[None] = loop.create_future()
+
+        def wake(woken: asyncio.Future[None] = woken) -> None:
+            if not woken.done():
+                woken.set_result(None)
+
+        for partition in partitions:
+            partition.add_waiter(wake)
+        try:
+            await asyncio.wait_for(woken, remaining)
+        except TimeoutError:
+            pass
+        finally:
+            for partition in partitions:
+                partition.remove_waiter(wake)
+        results, total, failed = read_once(broker, requests, max_bytes)
+        if failed or total >= min_bytes:
+            break
+    return _counted(broker, results)
+
+
+def _counted(broker: Broker, results: list[FetchedPartition]) -> list[FetchedPartition]:
+    for result in results:
+        if result.size:
+            request = result.request
+            broker.get_partition(request.topic, request.partition).bytes_out += result.size
+    return results

@@ -1,0 +1,1 @@
+"""The `rafka` command line."""

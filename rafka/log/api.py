@@ -1,0 +1,166 @@
+"""What the rest of Rafka may ask of a partition log, whichever engine stores it.
+
+Two engines implement `PartitionLog`: the durable segmented disk log (`rafka.log.disk`) and the
+in-memory log (`rafka.log.memory`). The broker layer only ever sees this interface.
+
+Offsets: `log_start_offset` <= `high_watermark` <= `log_end_offset`. On a single node the broker
+advances the high watermark to the log end offset after each append (once the flush policy is
+satisfied); replication will later advance it only once followers have caught up, so the two
+are kept apart from day one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from rafka.records import TimestampType
+
+DAY_MS = 24 * 60 * 60 * 1000
+
+
+class LogError(Exception):
+    """Base class for errors raised by a partition log."""
+
+
+class OffsetOutOfRangeError(LogError):
+    """A read asked for an offset below the log start offset or above the log end offset."""
+
+
+class LogClosedError(LogError):
+    """The log was closed or deleted."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    """Per-partition settings; Kafka's topic config names are in the comments."""
+
+    segment_bytes: int = 1024 * 1024 * 1024  # segment.bytes
+    segment_ms: int = 7 * DAY_MS  # segment.ms
+    index_interval_bytes: int = 4096  # index.interval.bytes
+    segment_index_bytes: int = 10 * 1024 * 1024  # segment.index.bytes
+    retention_ms: int = 7 * DAY_MS  # retention.ms (-1: keep forever)
+    retention_bytes: int = -1  # retention.bytes (-1: no size limit)
+    max_message_bytes: int = 1024 * 1024 + 12  # max.message.bytes (one batch)
+    flush_messages: int = 0  # flush.messages (0: leave it to the OS; 1: fsync every append)
+    flush_ms: int = 1000  # flush.ms (fsync at least this often; 0 with flush_messages=0: never)
+    message_timestamp_type: TimestampType = TimestampType.CREATE_TIME  # message.timestamp.type
+    cleanup_policy: str = "delete"  # cleanup.policy: delete | compact | compact,delete
+    file_delete_delay_ms: int = 60_000  # file.delete.delay.ms
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    base_offset: int
+    last_offset: int
+    # -1 unless the topic uses LogAppendTime, as in Kafka's ProduceResponse.
+    log_append_time_ms: int
+    log_start_offset: int
+
+
+@dataclass(slots=True)
+class ReadResult:
+    """Whole batches, as the segment files hold them (never re-encoded).
+
+    `chunks` concatenated are the bytes to put in a fetch response's records field. They may be
+    bytes or memoryviews; callers must not keep memoryviews past the next append or roll.
+    """
+
+    chunks: list[bytes | memoryview] = field(default_factory=list)
+    size: int = 0
+    # The offsets the log held at the moment of the read.
+    log_start_offset: int = 0
+    high_watermark: int = 0
+    log_end_offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TimestampOffset:
+    timestamp_ms: int
+    offset: int
+
+
+class PartitionLog(Protocol):
+    """One partition's log. Not thread-safe: the broker calls it from one thread (its event
+    loop), except `flush()`, which it may run in a worker thread while appends continue."""
+
+    @property
+    def log_start_offset(self) -> int: ...
+    @property
+    def log_end_offset(self) -> int: ...
+    @property
+    def high_watermark(self) -> int: ...
+    @property
+    def size_bytes(self) -> int: ...
+    @property
+    def segment_count(self) -> int: ...
+    @property
+    def config(self) -> LogConfig: ...
+
+    def append(self, records: bytes | bytearray | memoryview, leader_epoch: int = 0) -> AppendResult:
+        """Validate one or more concatenated v2 batches (header, length, CRC32C, max size),
+        assign consecutive offsets by rewriting each base offset, stamp the leader epoch,
+        apply LogAppendTime if configured, and append. All-or-nothing: a failing batch raises
+        a `rafka.records.BatchError` subclass and nothing is written."""
+        ...
+
+    def read(
+        self, offset: int, max_bytes: int, max_offset: int | None = None, min_one_batch: bool = True
+    ) -> ReadResult:
+        """Whole batches starting with the one containing `offset`, up to `max_bytes` (but at
+        least one whole batch if `min_one_batch`, as Kafka does so a large batch is never stuck),
+        and none at or beyond `max_offset` (the high watermark, for consumers).
+        Raises OffsetOutOfRangeError outside [log_start_offset, log_end_offset]."""
+        ...
+
+    def offset_for_timestamp(self, timestamp_ms: int) -> TimestampOffset | None:
+        """The first offset whose batch max timestamp is >= `timestamp_ms`, via the time index
+        (ListOffsets by timestamp). None if every batch is older."""
+        ...
+
+    def max_timestamp(self) -> TimestampOffset | None:
+        """The largest timestamp in the log and its offset (ListOffsets MAX_TIMESTAMP)."""
+        ...
+
+    def set_high_watermark(self, offset: int) -> None: ...
+
+    def delete_records_before(self, offset: int) -> int:
+        """Advance the log start offset (DeleteRecords); whole segments below it are deleted.
+        Returns the new log start offset."""
+        ...
+
+    def apply_retention(self, now_ms: int) -> int:
+        """Delete whole segments past retention.ms / retention.bytes (never the active one).
+        Returns the number of segments deleted."""
+        ...
+
+    def update_config(self, config: LogConfig) -> None: ...
+
+    def flush(self) -> None:
+        """fsync everything appended so far and record the recovery point."""
+        ...
+
+    def needs_flush(self, now_ms: int) -> bool:
+        """True when flush.messages or flush.ms says a flush is due."""
+        ...
+
+    def leader_epoch_start_offsets(self) -> Sequence[tuple[int, int]]:
+        """(epoch, start offset) pairs, oldest first: the leader-epoch checkpoint."""
+        ...
+
+    def end_offset_for_epoch(self, epoch: int) -> tuple[int, int]:
+        """OffsetForLeaderEpoch: (largest epoch <= `epoch`, its end offset); (-1, -1) if none."""
+        ...
+
+    def truncate_to(self, offset: int) -> None:
+        """Drop every batch at or above `offset` (a follower diverging from its leader)."""
+        ...
+
+    def close(self) -> None:
+        """Flush, write the clean-shutdown marker, release files."""
+        ...
+
+    def delete(self) -> None:
+        """Close and remove every file of this partition."""
+        ...

@@ -1,0 +1,239 @@
+"""One Kafka client connection: bytes in, frames decoded, handlers called, responses out in order.
+
+Kafka clients pipeline requests and rely on responses coming back in request order. Handlers
+run as soon as their frame is decoded (so produce appends keep the order they were sent in);
+handlers that must wait (long-poll fetches, produce waiting for an fsync) leave a slot in the
+response queue, and a response is written only once every response before it has been.
+
+Backpressure: when too many responses are outstanding, or the socket's write buffer is full,
+the connection stops reading until it drains, so one slow client cannot grow broker memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import socket
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from rafka.protocol import (
+    FrameDecoder,
+    FramingError,
+    RequestError,
+    UnknownApiKeyError,
+    UnsupportedVersionError,
+    decode_request,
+    encode_api_versions_fallback,
+    encode_response,
+)
+from rafka.server.kafka.context import ConnectionState, PreEncoded, RequestContext
+
+if TYPE_CHECKING:
+    from rafka.server.kafka.service import KafkaFrontDoor
+
+logger = logging.getLogger("rafka.server.kafka")
+
+API_VERSIONS_KEY = 18
+MAX_IN_FLIGHT = 128
+
+
+class _Slot:
+    """A response position in the connection's output order."""
+
+    __slots__ = ("chunks", "ready")
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes | memoryview] | None = None
+        self.ready = False
+
+
+class KafkaConnection(asyncio.Protocol):
+    def __init__(
+        self, door: KafkaFrontDoor, max_request_bytes: int, connections: set[KafkaConnection]
+    ) -> None:
+        self._door = door
+        self._decoder = FrameDecoder(max_request_bytes)
+        self._connections = connections
+        self._transport: asyncio.Transport | None = None
+        self._pending: deque[_Slot] = deque()
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self._reading_paused = False
+        self._writing_paused = False
+        self._closing = False
+        self.state = ConnectionState(peer="?")
+
+    # ---------------------------------------------------------------- asyncio callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        peer = transport.get_extra_info("peername")
+        self.state.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        self._connections.add(self)
+        self._door.connections_total += 1
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closing = True
+        self._connections.discard(self)
+        for task in list(self._tasks):
+            task.cancel()
+        self._pending.clear()
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+        self._update_reading()
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        self._update_reading()
+
+    def data_received(self, data: bytes) -> None:
+        if self._closing:
+            return
+        decoder = self._decoder
+        try:
+            decoder.feed(data)
+            while not self._closing and (frame := decoder.next_frame()) is not None:
+                self._handle_frame(frame)
+        except FramingError as exc:
+            self._abort(f"bad framing: {exc}")
+        self._update_reading()
+
+    # ---------------------------------------------------------------- requests
+
+    def _handle_frame(self, frame: bytes | memoryview) -> None:
+        door = self._door
+        try:
+            request = decode_request(frame, door.supported)
+        except UnsupportedVersionError as exc:
+            if exc.api_key == API_VERSIONS_KEY:
+                # Clients newer than us start with a version we lack; Kafka answers in v0
+                # format with UNSUPPORTED_VERSION and our ranges so they can retry.
+                self._enqueue_ready(
+                    encode_api_versions_fallback(exc.correlation_id, door.supported)
+                )
+                return
+            self._abort(f"unsupported version: {exc}")
+            return
+        except UnknownApiKeyError as exc:
+            self._abort(str(exc))
+            return
+        except RequestError as exc:
+            self._abort(f"undecodable request: {exc}")
+            return
+
+        # decode_request only returns what door.supported (built from door.apis) allows.
+        spec = door.apis[request.api_key]
+        if not self.state.authenticated and not spec.before_auth:
+            self._abort(f"{spec.name} before authentication")
+            return
+
+        ctx = RequestContext(
+            request.api_key,
+            request.api_version,
+            request.correlation_id,
+            request.client_id,
+            self.state,
+        )
+        try:
+            result = spec.handler(door, ctx, request.body)
+        except Exception:
+            logger.exception(
+                "%s v%d from %s failed", spec.name, request.api_version, self.state.peer
+            )
+            self._abort("handler error")
+            return
+        if result is None:
+            return
+        if inspect.isawaitable(result):
+            slot = _Slot()
+            self._pending.append(slot)
+            task = asyncio.ensure_future(result)
+            self._tasks.add(task)
+            task.add_done_callback(lambda t, s=slot, c=ctx: self._finished(t, s, c))
+            return
+        self._enqueue_ready(self._encode(ctx, result))
+
+    def _encode(self, ctx: RequestContext, result: Any) -> list[bytes | memoryview]:
+        if isinstance(result, PreEncoded):
+            return result.chunks
+        return encode_response(ctx.correlation_id, ctx.api_key, ctx.api_version, result)
+
+    def _finished(self, task: asyncio.Future[Any], slot: _Slot, ctx: RequestContext) -> None:
+        self._tasks.discard(task)
+        if task.cancelled() or self._closing:
+            return
+        exc = task.exception()
+        if exc is not None:
+            logger.error(
+                "api %d v%d from %s failed",
+                ctx.api_key,
+                ctx.api_version,
+                self.state.peer,
+                exc_info=exc,
+            )
+            self._abort("handler error")
+            return
+        result = task.result()
+        if result is not None:
+            try:
+                slot.chunks = self._encode(ctx, result)
+            except Exception:
+                logger.exception("encoding api %d v%d failed", ctx.api_key, ctx.api_version)
+                self._abort("encoding error")
+                return
+        slot.ready = True
+        self._flush_ready()
+
+    # ---------------------------------------------------------------- responses
+
+    def _enqueue_ready(self, chunks: list[bytes | memoryview]) -> None:
+        if not self._pending and self._transport is not None:
+            self._transport.writelines(chunks)
+            return
+        slot = _Slot()
+        slot.chunks, slot.ready = chunks, True
+        self._pending.append(slot)
+        self._flush_ready()
+
+    def _flush_ready(self) -> None:
+        transport = self._transport
+        pending = self._pending
+        while pending and pending[0].ready:
+            slot = pending.popleft()
+            if slot.chunks is not None and transport is not None and not self._closing:
+                transport.writelines(slot.chunks)
+        self._update_reading()
+
+    def _update_reading(self) -> None:
+        transport = self._transport
+        if transport is None or self._closing:
+            return
+        should_pause = self._writing_paused or len(self._pending) >= MAX_IN_FLIGHT
+        if should_pause and not self._reading_paused:
+            transport.pause_reading()
+            self._reading_paused = True
+        elif not should_pause and self._reading_paused:
+            transport.resume_reading()
+            self._reading_paused = False
+            # Frames may already be buffered; handle them without waiting for more bytes.
+            self.data_received(b"")
+
+    def _abort(self, reason: str) -> None:
+        if self._closing:
+            return
+        logger.warning("closing connection from %s: %s", self.state.peer, reason)
+        self._closing = True
+        if self._transport is not None:
+            self._transport.close()
+
+    def close(self) -> None:
+        """Close after writing what is already queued (broker shutdown)."""
+        self._closing = True
+        if self._transport is not None:
+            self._transport.close()

@@ -1,0 +1,52 @@
+"""What a Kafka request handler is given besides the request itself."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from kio.index import load_response_schema
+
+from rafka.server.kafka.entities import build
+
+NO_THROTTLE = timedelta(0)
+
+
+@dataclass(slots=True)
+class ConnectionState:
+    """Per-connection facts. `principal` is where SASL will record who authenticated; until
+    security exists every connection is the anonymous user, authenticated from the start."""
+
+    peer: str
+    principal: str = "User:ANONYMOUS"
+    authenticated: bool = True
+    client_software: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class RequestContext:
+    api_key: int
+    api_version: int
+    correlation_id: int
+    client_id: str | None
+    connection: ConnectionState
+
+    def response(self, data: Mapping[str, Any]) -> Any:
+        """Build this request's response entity, at this request's version, from `data`."""
+        return build(load_response_schema(self.api_key, self.api_version), data)
+
+
+@dataclass(frozen=True, slots=True)
+class PreEncoded:
+    """A whole response frame already encoded as chunks (size prefix and header included),
+    for responses built by hand for speed (Fetch) so record bytes are never copied."""
+
+    chunks: list[bytes | memoryview]
+
+
+# What a handler may return: an entity, pre-encoded chunks, None (no response: Produce with
+# acks=0), or an awaitable of one of those (long-poll fetches, produce waiting for an fsync).
+HandlerResult = Any | PreEncoded | None | Awaitable[Any]

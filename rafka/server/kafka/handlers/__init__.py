@@ -1,0 +1,60 @@
+"""Kafka API handlers and the table of what this broker implements.
+
+The table is what ApiVersions advertises, so it must list exactly the APIs and versions that
+have a handler here; the version ranges are the ones kio can decode and our tests exercise.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rafka.server.kafka.handlers.configs import (
+    handle_alter_configs,
+    handle_describe_configs,
+    handle_incremental_alter_configs,
+)
+from rafka.server.kafka.handlers.fetch import handle_fetch
+from rafka.server.kafka.handlers.metadata import (
+    handle_api_versions,
+    handle_describe_cluster,
+    handle_metadata,
+)
+from rafka.server.kafka.handlers.offsets import (
+    handle_delete_records,
+    handle_list_offsets,
+    handle_offset_for_leader_epoch,
+)
+from rafka.server.kafka.handlers.produce import handle_produce
+from rafka.server.kafka.handlers.topics import (
+    handle_create_partitions,
+    handle_create_topics,
+    handle_delete_topics,
+)
+
+if TYPE_CHECKING:
+    from rafka.server.kafka.service import ApiSpec
+
+
+def _table() -> dict[int, ApiSpec]:
+    from rafka.server.kafka.service import ApiSpec
+
+    specs = [
+        (0, ApiSpec("Produce", 3, 13, handle_produce)),
+        (1, ApiSpec("Fetch", 4, 18, handle_fetch)),
+        (2, ApiSpec("ListOffsets", 1, 11, handle_list_offsets)),
+        (3, ApiSpec("Metadata", 0, 13, handle_metadata)),
+        (18, ApiSpec("ApiVersions", 0, 4, handle_api_versions, before_auth=True)),
+        (19, ApiSpec("CreateTopics", 2, 7, handle_create_topics)),
+        (20, ApiSpec("DeleteTopics", 1, 6, handle_delete_topics)),
+        (21, ApiSpec("DeleteRecords", 0, 2, handle_delete_records)),
+        (23, ApiSpec("OffsetForLeaderEpoch", 2, 4, handle_offset_for_leader_epoch)),
+        (32, ApiSpec("DescribeConfigs", 1, 4, handle_describe_configs)),
+        (33, ApiSpec("AlterConfigs", 0, 2, handle_alter_configs)),
+        (37, ApiSpec("CreatePartitions", 0, 3, handle_create_partitions)),
+        (44, ApiSpec("IncrementalAlterConfigs", 0, 1, handle_incremental_alter_configs)),
+        (60, ApiSpec("DescribeCluster", 0, 2, handle_describe_cluster)),
+    ]
+    return dict(specs)
+
+
+API_TABLE: dict[int, ApiSpec] = _table()

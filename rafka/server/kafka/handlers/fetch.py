@@ -1,0 +1,194 @@
+"""Fetch: sessionless and KIP-227 session fetches over the broker's long-polling read.
+
+The records in the response are the log's own bytes; the response is encoded by
+`rafka.protocol` into a chunk list so they are never copied on their way to the socket.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from kio.schema.errors import ErrorCode
+
+from rafka.broker import FetchedPartition, FetchPartition, fetch
+from rafka.server.kafka.context import RequestContext
+from rafka.server.kafka.errors import error_code_for
+from rafka.server.kafka.fetch_sessions import (
+    FINAL_EPOCH,
+    INITIAL_EPOCH,
+    CachedPartition,
+    FetchSession,
+)
+from rafka.server.kafka.responses import FetchResponseData, PartitionFetchData, encode_fetch
+
+if TYPE_CHECKING:
+    from rafka.server.kafka.service import KafkaFrontDoor
+
+
+@dataclass(slots=True)
+class _Wanted:
+    """One partition of this fetch, resolved to a topic name (v13+ names topics by id)."""
+
+    topic: str | None
+    topic_id: uuid.UUID | None
+    partition: int
+    fetch_offset: int
+    max_bytes: int
+
+
+def _requested(door: KafkaFrontDoor, request: Any) -> list[_Wanted]:
+    wanted = []
+    for topic in request.topics:
+        name = getattr(topic, "topic", None)
+        topic_id = getattr(topic, "topic_id", None)
+        if name is None and topic_id is not None:
+            found = door.topic_by_id(topic_id)
+            name = found.name if found is not None else None
+        elif name is not None and topic_id is None:
+            found = door.broker.topics.get(name)
+            topic_id = found.record.topic_id if found is not None else None
+        for part in topic.partitions:
+            wanted.append(
+                _Wanted(name, topic_id, part.partition, part.fetch_offset, part.partition_max_bytes)
+            )
+    return wanted
+
+
+def _forgotten(door: KafkaFrontDoor, request: Any) -> list[tuple[str, int]]:
+    gone = []
+    for topic in getattr(request, "forgotten_topics_data", ()) or ():
+        name = getattr(topic, "topic", None)
+        if name is None:
+            found = door.topic_by_id(topic.topic_id)
+            name = found.name if found is not None else None
+        if name is not None:
+            gone.extend((name, index) for index in topic.partitions)
+    return gone
+
+
+def handle_fetch(door: KafkaFrontDoor, ctx: RequestContext, request: Any) -> Any:
+    session_id = getattr(request, "session_id", 0)
+    epoch = getattr(request, "session_epoch", FINAL_EPOCH)
+    wanted = _requested(door, request)
+    sessions = door.fetch_sessions
+
+    if epoch in (FINAL_EPOCH, INITIAL_EPOCH):
+        if session_id:
+            sessions.remove(session_id)
+        session = None
+        if epoch == INITIAL_EPOCH and ctx.api_version >= 7:
+            session = sessions.create()
+            for item in wanted:
+                if item.topic is not None:
+                    session.partitions[(item.topic, item.partition)] = CachedPartition(
+                        item.topic,
+                        item.topic_id,
+                        item.partition,
+                        item.fetch_offset,
+                        item.max_bytes,
+                    )
+        return _full_fetch(door, ctx, request, wanted, session)
+
+    session = sessions.get(session_id)
+    if session is None:
+        return encode_fetch(ctx, FetchResponseData(ErrorCode.fetch_session_id_not_found, 0, []))
+    if epoch != session.next_epoch:
+        return encode_fetch(
+            ctx, FetchResponseData(ErrorCode.invalid_fetch_session_epoch, session_id, [])
+        )
+    session.next_epoch += 1
+    for item in wanted:
+        if item.topic is None:
+            continue
+        cached = session.partitions.get((item.topic, item.partition))
+        if cached is None:
+            session.partitions[(item.topic, item.partition)] = CachedPartition(
+                item.topic, item.topic_id, item.partition, item.fetch_offset, item.max_bytes
+            )
+        else:
+            cached.fetch_offset = item.fetch_offset
+            cached.max_bytes = item.max_bytes
+    for key in _forgotten(door, request):
+        session.partitions.pop(key, None)
+    return _incremental_fetch(door, ctx, request, session)
+
+
+def _to_partition_data(fetched: FetchedPartition, topic_id: uuid.UUID | None) -> PartitionFetchData:
+    code = ErrorCode.none if fetched.error is None else error_code_for(fetched.error)
+    return PartitionFetchData(
+        topic=fetched.request.topic,
+        topic_id=topic_id,
+        partition=fetched.request.partition,
+        error_code=code,
+        high_watermark=fetched.high_watermark,
+        log_start_offset=fetched.log_start_offset,
+        records=fetched.chunks,
+        records_size=fetched.size,
+    )
+
+
+async def _full_fetch(
+    door: KafkaFrontDoor,
+    ctx: RequestContext,
+    request: Any,
+    wanted: list[_Wanted],
+    session: FetchSession | None,
+) -> Any:
+    known = [w for w in wanted if w.topic is not None]
+    fetched = await fetch(
+        door.broker,
+        [
+            FetchPartition(w.topic, w.partition, w.fetch_offset, w.max_bytes)
+            for w in known
+            if w.topic is not None
+        ],
+        int(request.max_wait.total_seconds() * 1000),
+        request.min_bytes,
+        getattr(request, "max_bytes", 2**31 - 1),
+    )
+    by_key = {(f.request.topic, f.request.partition): f for f in fetched}
+    partitions = []
+    for item in wanted:
+        if item.topic is None:
+            partitions.append(
+                PartitionFetchData(None, item.topic_id, item.partition, ErrorCode.unknown_topic_id)
+            )
+            continue
+        result = by_key[(item.topic, item.partition)]
+        partitions.append(_to_partition_data(result, item.topic_id))
+        if session is not None:
+            cached = session.partitions.get((item.topic, item.partition))
+            if cached is not None:
+                cached.high_watermark = result.high_watermark
+                cached.log_start_offset = result.log_start_offset
+    session_id = session.session_id if session is not None else 0
+    return encode_fetch(ctx, FetchResponseData(ErrorCode.none, session_id, partitions))
+
+
+async def _incremental_fetch(
+    door: KafkaFrontDoor, ctx: RequestContext, request: Any, session: FetchSession
+) -> Any:
+    cached = list(session.partitions.values())
+    fetched = await fetch(
+        door.broker,
+        [FetchPartition(c.topic, c.partition, c.fetch_offset, c.max_bytes) for c in cached],
+        int(request.max_wait.total_seconds() * 1000),
+        request.min_bytes,
+        getattr(request, "max_bytes", 2**31 - 1),
+    )
+    partitions = []
+    for entry, result in zip(cached, fetched, strict=True):
+        changed = (
+            result.size > 0
+            or result.error is not None
+            or result.high_watermark != entry.high_watermark
+            or result.log_start_offset != entry.log_start_offset
+        )
+        if not changed:
+            continue
+        entry.high_watermark = result.high_watermark
+        entry.log_start_offset = result.log_start_offset
+        partitions.append(_to_partition_data(result, entry.topic_id))
+    return encode_fetch(ctx, FetchResponseData(ErrorCode.none, session.session_id, partitions))
