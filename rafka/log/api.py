@@ -6,7 +6,9 @@ in-memory log (`rafka.log.memory`). The broker layer only ever sees this interfa
 Offsets: `log_start_offset` <= `high_watermark` <= `log_end_offset`. On a single node the broker
 advances the high watermark to the log end offset after each append (once the flush policy is
 satisfied); replication will later advance it only once followers have caught up, so the two
-are kept apart from day one.
+are kept apart from day one. A freshly opened log starts with its high watermark at the log end
+offset (single-node semantics: everything that survived recovery is committed); replication
+will need a high-watermark checkpoint instead.
 """
 
 from __future__ import annotations
@@ -30,6 +32,22 @@ class OffsetOutOfRangeError(LogError):
 
 class LogClosedError(LogError):
     """The log was closed or deleted."""
+
+
+class LogStorageError(LogError):
+    """The disk failed under an operation (Kafka's KAFKA_STORAGE_ERROR). An append that raises
+    this wrote nothing: any partial write was cut back off the segment."""
+
+
+@dataclass(slots=True)
+class LogStats:
+    """Plain counters for metrics; each engine updates its own instance in place."""
+
+    segments_rolled: int = 0
+    segments_deleted_by_retention: int = 0
+    segments_recovered: int = 0  # at load, after an unclean shutdown or a failed check
+    bytes_truncated_by_recovery: int = 0
+    flushes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,18 +133,23 @@ class PartitionLog(Protocol):
         ...
 
     def offset_for_timestamp(self, timestamp_ms: int) -> TimestampOffset | None:
-        """The first offset whose batch max timestamp is >= `timestamp_ms`, via the time index
-        (ListOffsets by timestamp). None if every batch is older."""
+        """ListOffsets by timestamp, as Kafka answers it: the first record at or after the log
+        start offset whose timestamp is >= `timestamp_ms`, with that timestamp. The time index
+        finds the first batch whose max timestamp qualifies; that one batch is then decoded to
+        find the record. None if every batch is older."""
         ...
 
     def max_timestamp(self) -> TimestampOffset | None:
-        """The largest timestamp in the log and its offset (ListOffsets MAX_TIMESTAMP)."""
+        """The largest timestamp in the log and the offset of the first record carrying it
+        (ListOffsets MAX_TIMESTAMP). None if the log is empty or no batch has a timestamp."""
         ...
 
     def set_high_watermark(self, offset: int) -> None: ...
 
     def delete_records_before(self, offset: int) -> int:
         """Advance the log start offset (DeleteRecords); whole segments below it are deleted.
+        `offset` -1 means the high watermark, as in Kafka. Raises OffsetOutOfRangeError above
+        the high watermark; an offset at or below the log start offset changes nothing.
         Returns the new log start offset."""
         ...
 
@@ -138,7 +161,8 @@ class PartitionLog(Protocol):
     def update_config(self, config: LogConfig) -> None: ...
 
     def flush(self) -> None:
-        """fsync everything appended so far and record the recovery point."""
+        """fsync everything appended before the call and record the recovery point. May run
+        in a worker thread while the event loop keeps appending; a no-op once closed."""
         ...
 
     def needs_flush(self, now_ms: int) -> bool:
@@ -154,8 +178,19 @@ class PartitionLog(Protocol):
         ...
 
     def truncate_to(self, offset: int) -> None:
-        """Drop every batch at or above `offset` (a follower diverging from its leader)."""
+        """Drop every batch holding an offset at or above `offset` (a follower diverging from
+        its leader); a batch straddling `offset` goes whole, so the new log end offset may be
+        below `offset`. At or below the log start offset the log is emptied and restarts at
+        `offset`. The truncation is durable when this returns."""
         ...
+
+    def roll(self) -> int:
+        """Start a new active segment now (if the current one has data); returns its base
+        offset."""
+        ...
+
+    @property
+    def stats(self) -> LogStats: ...
 
     def close(self) -> None:
         """Flush, write the clean-shutdown marker, release files."""

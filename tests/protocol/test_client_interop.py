@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 from kio.static.primitive import i32Timedelta
-from tests.protocol.protocol_strategies import BROKER_APIS
 
 from rafka.protocol import (
     ApiKey,
@@ -31,6 +30,7 @@ from rafka.protocol import (
     response_class,
 )
 from rafka.protocol.errors import UnsupportedVersionError
+from tests.protocol.protocol_strategies import BROKER_APIS
 
 NODE_ID = 1
 

@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from kio.schema.errors import ErrorCode
-from tests.protocol.protocol_strategies import quick
 
 from rafka.protocol import (
     FETCH_VERSIONS,
@@ -32,6 +31,7 @@ from rafka.protocol import (
 from rafka.protocol._kio import reader
 from rafka.protocol.fetch_response import to_kio
 from rafka.protocol.tagged_fields import scan_tags
+from tests.protocol.protocol_strategies import quick
 
 i32s = st.integers(-(2**31), 2**31 - 1)
 i64s = st.integers(-(2**63), 2**63 - 1)

@@ -12,7 +12,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from kio.schema.api_versions.v3.request import ApiVersionsRequest
 from kio.serial import entity_reader
-from tests.protocol.protocol_strategies import quick
 
 from rafka.protocol import (
     DEFAULT_MAX_FRAME_BYTES,
@@ -21,6 +20,7 @@ from rafka.protocol import (
     InvalidFrameError,
     frame_size_prefix,
 )
+from tests.protocol.protocol_strategies import quick
 
 
 def framed(payload: bytes) -> bytes:

@@ -18,14 +18,6 @@ from kio.schema.produce.v9.request import PartitionProduceData, ProduceRequest, 
 from kio.schema.request_header.v1.header import RequestHeader as RequestHeaderV1
 from kio.schema.request_header.v2.header import RequestHeader as RequestHeaderV2
 from kio.static.primitive import i8, i16, i32, i32Timedelta, i64
-from tests.protocol.protocol_strategies import (
-    ALL_VERSIONS,
-    BROKER_APIS,
-    MIN_MAX_VERSIONS,
-    populated,
-    quick,
-    version_id,
-)
 
 from rafka.protocol import (
     ApiKey,
@@ -41,6 +33,14 @@ from rafka.protocol import (
 )
 from rafka.protocol._kio import encode_entity
 from rafka.protocol.tagged_fields import scan_tags
+from tests.protocol.protocol_strategies import (
+    ALL_VERSIONS,
+    BROKER_APIS,
+    MIN_MAX_VERSIONS,
+    populated,
+    quick,
+    version_id,
+)
 
 
 def frame_of(raw: bytes) -> bytes | memoryview:

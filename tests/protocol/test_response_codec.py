@@ -18,14 +18,6 @@ from kio.schema.metadata.v12 import response as metadata_v12
 from kio.schema.produce.v10 import response as produce_v10
 from kio.serial._implicit_defaults import get_tagged_field_default
 from kio.static.primitive import i16, i32, i32Timedelta, i64
-from tests.protocol.protocol_strategies import (
-    ALL_VERSIONS,
-    BROKER_APIS,
-    MIN_MAX_VERSIONS,
-    populated,
-    quick,
-    version_id,
-)
 
 from rafka.protocol import (
     ApiKey,
@@ -42,6 +34,14 @@ from rafka.protocol import (
 )
 from rafka.protocol._kio import encode_entity
 from rafka.protocol.tagged_fields import scan_tags
+from tests.protocol.protocol_strategies import (
+    ALL_VERSIONS,
+    BROKER_APIS,
+    MIN_MAX_VERSIONS,
+    populated,
+    quick,
+    version_id,
+)
 
 NO_THROTTLE = i32Timedelta.parse(timedelta(0))
 

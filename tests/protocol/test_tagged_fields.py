@@ -6,11 +6,11 @@ import pytest
 from kio.schema.api_versions.v3.request import ApiVersionsRequest
 from kio.schema.fetch.v12.response import FetchResponse
 from kio.serial import entity_reader
-from tests.protocol.protocol_strategies import ALL_VERSIONS, populated, version_id
 
 from rafka.protocol import request_class, response_class
 from rafka.protocol._kio import encode_entity
 from rafka.protocol.tagged_fields import TagScanError, read_tolerant, strip_unknown_tags
+from tests.protocol.protocol_strategies import ALL_VERSIONS, populated, version_id
 
 
 @pytest.mark.parametrize("case", ALL_VERSIONS, ids=version_id)
