@@ -27,6 +27,7 @@ from rafka.broker.errors import (
     UnknownTopicOrPartitionError,
 )
 from rafka.broker.partition import Partition
+from rafka.broker.producers import ProducerIdAllocator
 from rafka.broker.topic_config import log_config_for, validate_topic_configs
 from rafka.broker.topics import (
     TopicRecord,
@@ -82,6 +83,9 @@ class Broker:
         self._closed = False
         self.retention_segments_deleted = 0
         self.cluster_id = ""
+        self.producer_ids = ProducerIdAllocator(
+            settings.data_dir if settings.engine == "disk" else None
+        )
 
     # ---------------------------------------------------------------- lifecycle
 

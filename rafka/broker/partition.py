@@ -13,7 +13,9 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import Executor
 
+from rafka.broker.producers import PartitionProducerState
 from rafka.log import AppendResult, PartitionLog
+from rafka.records import BATCH_HEADER_SIZE, InvalidBatchError, parse_header
 
 logger = logging.getLogger("rafka.broker")
 
@@ -36,6 +38,7 @@ class Partition:
         self._waiters: set[Callable[[], None]] = set()
         self._flush_task: asyncio.Future[None] | None = None
         self._flushed_offset = log.log_end_offset
+        self.producers = PartitionProducerState()
         # Plain integers on the hot path; the metrics collector reads them at scrape time.
         self.messages_in = 0
         self.bytes_in = 0
@@ -45,8 +48,24 @@ class Partition:
         return f"Partition({self.topic}-{self.index})"
 
     def append(self, records: bytes | memoryview) -> AppendResult:
-        """Append as leader. Raises BatchError subclasses for bad input; nothing is written then."""
-        result = self.log.append(records, self.leader_epoch)
+        """Append as leader. Raises BatchError subclasses for bad input; nothing is written then.
+
+        Batches from idempotent producers go through the sequence checks first; a retried
+        batch that is already stored returns its original offsets without being appended.
+        """
+        header = parse_header(records) if len(records) >= BATCH_HEADER_SIZE else None
+        if header is not None and header.producer_id >= 0:
+            if header.size != len(records):
+                raise InvalidBatchError("an idempotent produce must carry exactly one batch")
+            duplicate = self.producers.check(header)
+            if duplicate is not None:
+                return AppendResult(
+                    duplicate.base_offset, duplicate.last_offset, -1, self.log.log_start_offset
+                )
+            result = self.log.append(records, self.leader_epoch)
+            self.producers.record(header, result.base_offset, result.last_offset)
+        else:
+            result = self.log.append(records, self.leader_epoch)
         # Single node: everything appended is committed. Replication will move this.
         self.log.set_high_watermark(self.log.log_end_offset)
         self.messages_in += result.last_offset - result.base_offset + 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from rafka.broker.errors import InvalidConfigError
 from rafka.log import LogConfig
@@ -38,6 +39,15 @@ def _cleanup_policy(name: str, text: str) -> str:
     if not parts or any(part not in ("delete", "compact") for part in parts):
         raise InvalidConfigError(f"{name}: must be delete, compact or both, got {text!r}")
     return ",".join(parts)
+
+
+def _choice(*allowed: str) -> Callable[[str, str], str]:
+    def parse(name: str, text: str) -> str:
+        if text not in allowed:
+            raise InvalidConfigError(f"{name}: must be one of {', '.join(allowed)}, got {text!r}")
+        return text
+
+    return parse
 
 
 def _timestamp_type(name: str, text: str) -> TimestampType:
@@ -85,8 +95,15 @@ TOPIC_CONFIG_KEYS: dict[str, TopicConfigKey] = {
         # Accepted and stored so clients that always send them work; they matter once
         # replication exists.
         TopicConfigKey("min.insync.replicas", "", _int(1), "replicas that must acknowledge"),
-        TopicConfigKey("unclean.leader.election.enable", "", str, "elect out-of-sync leaders"),
-        TopicConfigKey("compression.type", "", str, "stored as the producer sent it"),
+        TopicConfigKey(
+            "unclean.leader.election.enable", "", _choice("true", "false"), "elect lagging leaders"
+        ),
+        TopicConfigKey(
+            "compression.type",
+            "",
+            _choice("producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"),
+            "only 'producer' changes nothing: batches are stored as sent",
+        ),
     )
 }
 
@@ -107,7 +124,7 @@ def validate_topic_configs(configs: Mapping[str, str | None]) -> dict[str, str]:
 
 def log_config_for(overrides: Mapping[str, str], defaults: LogConfig) -> LogConfig:
     """The LogConfig a partition runs with: broker defaults with the topic's overrides on top."""
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}
     for name, text in overrides.items():
         key = TOPIC_CONFIG_KEYS[name]
         if key.field:

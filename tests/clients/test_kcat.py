@@ -28,16 +28,20 @@ def test_metadata_lists_broker_and_topics(shared_broker: BrokerProcess) -> None:
     kcat(shared_broker, "-t", topic, "-P", stdin=b"x\n")
     listing = json.loads(kcat(shared_broker, "-L", "-J"))
     assert [b["id"] for b in listing["brokers"]] == [0]
-    assert listing["brokers"][0]["name"] == shared_broker.bootstrap + "/0"
+    assert listing["brokers"][0]["name"] == shared_broker.bootstrap
     topics = {t["topic"]: t for t in listing["topics"]}
     assert len(topics[topic]["partitions"]) == 1
 
 
-def test_produce_file_and_consume_byte_for_byte(shared_broker: BrokerProcess, tmp_path: Path) -> None:
+def test_produce_file_and_consume_byte_for_byte(
+    shared_broker: BrokerProcess, tmp_path: Path
+) -> None:
     topic = f"kcat-bytes-{uuid.uuid4().hex[:8]}"
     # Every byte value except the delimiter, in lines of varying length.
-    lines = [bytes((i + j) % 256 for j in range(i % 300 + 1)).replace(b"\n", b"\x00")
-             for i in range(1000)]
+    lines = [
+        bytes((i + j) % 256 for j in range(i % 300 + 1)).replace(b"\n", b"\x00")
+        for i in range(1000)
+    ]
     source = tmp_path / "in.bin"
     source.write_bytes(b"\n".join(lines) + b"\n")
     kcat(shared_broker, "-t", topic, "-P", "-l", str(source))
@@ -48,6 +52,5 @@ def test_produce_file_and_consume_byte_for_byte(shared_broker: BrokerProcess, tm
 def test_keys_and_offsets_survive(shared_broker: BrokerProcess) -> None:
     topic = f"kcat-keys-{uuid.uuid4().hex[:8]}"
     kcat(shared_broker, "-t", topic, "-P", "-K", ":", stdin=b"a:1\nb:2\nc:3\n")
-    out = kcat(shared_broker, "-t", topic, "-C", "-o", "beginning", "-e", "-q",
-               "-f", "%k=%s@%o\n")
+    out = kcat(shared_broker, "-t", topic, "-C", "-o", "beginning", "-e", "-q", "-f", "%k=%s@%o\n")
     assert out == b"a=1@0\nb=2@1\nc=3@2\n"

@@ -24,8 +24,11 @@ def test_aiokafka_round_trip(shared_broker: BrokerProcess) -> None:
             await producer.flush()
         finally:
             await producer.stop()
-        consumer = AIOKafkaConsumer(bootstrap_servers=shared_broker.bootstrap,
-                                    enable_auto_commit=False, auto_offset_reset="earliest")
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=shared_broker.bootstrap,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
         await consumer.start()
         try:
             consumer.assign([TopicPartition(topic, 0)])
@@ -49,15 +52,19 @@ def test_kafka_python_round_trip(shared_broker: BrokerProcess) -> None:
     topic = f"kafkapy-{uuid.uuid4().hex[:8]}"
     values = [b"kp-%d" % i for i in range(200)]
     producer = KafkaProducer(bootstrap_servers=shared_broker.bootstrap)
-    futures = [producer.send(topic, value=v, headers=[("n", b"%d" % i)])
-               for i, v in enumerate(values)]
+    futures = [
+        producer.send(topic, value=v, headers=[("n", b"%d" % i)]) for i, v in enumerate(values)
+    ]
     producer.flush(30)
     offsets = [f.get(timeout=30).offset for f in futures]
     producer.close()
     assert offsets == list(range(len(values)))
 
-    consumer = KafkaConsumer(bootstrap_servers=shared_broker.bootstrap, enable_auto_commit=False,
-                             consumer_timeout_ms=5000)
+    consumer = KafkaConsumer(
+        bootstrap_servers=shared_broker.bootstrap,
+        enable_auto_commit=False,
+        consumer_timeout_ms=5000,
+    )
     consumer.assign([TopicPartition(topic, 0)])
     consumer.seek_to_beginning()
     got = [(m.value, m.headers) for _, m in zip(range(len(values)), consumer, strict=False)]

@@ -27,37 +27,65 @@ from tests.support.raw_kafka import RawKafka
 def assert_still_serves(broker: BrokerProcess) -> None:
     producer = Producer({"bootstrap.servers": broker.bootstrap})
     delivered: list[object] = []
-    producer.produce(f"alive-{uuid.uuid4().hex[:6]}", b"ok", on_delivery=lambda e, m: delivered.append(e))
+    producer.produce(
+        f"alive-{uuid.uuid4().hex[:6]}", b"ok", on_delivery=lambda e, m: delivered.append(e)
+    )
     producer.flush(20)
     assert delivered == [None]
 
 
 def create(raw: RawKafka, topic: str) -> None:
-    response = raw.call(3, 12, MetadataRequest(
-        topics=(MetadataRequestTopic(topic_id=None, name=topic),),
-        allow_auto_topic_creation=True, include_topic_authorized_operations=False))
+    response = raw.call(
+        3,
+        12,
+        MetadataRequest(
+            topics=(MetadataRequestTopic(topic_id=None, name=topic),),
+            allow_auto_topic_creation=True,
+            include_topic_authorized_operations=False,
+        ),
+    )
     assert response.topics[0].error_code == ErrorCode.none
 
 
 def latest_offset(raw: RawKafka, topic: str) -> int:
-    response = raw.call(2, 7, ListOffsetsRequest(
-        replica_id=-1, isolation_level=0,
-        topics=(ListOffsetsTopic(name=topic, partitions=(
-            ListOffsetsPartition(partition_index=0, current_leader_epoch=-1, timestamp=-1),)),)))
+    response = raw.call(
+        2,
+        7,
+        ListOffsetsRequest(
+            replica_id=-1,
+            isolation_level=0,
+            topics=(
+                ListOffsetsTopic(
+                    name=topic,
+                    partitions=(
+                        ListOffsetsPartition(
+                            partition_index=0, current_leader_epoch=-1, timestamp=-1
+                        ),
+                    ),
+                ),
+            ),
+        ),
+    )
     return int(response.topics[0].partitions[0].offset)
 
 
 def produce_request(topic: str, records: bytes, acks: int = 1) -> ProduceRequest:
     return ProduceRequest(
-        transactional_id=None, acks=acks, timeout=timedelta(seconds=5),
-        topic_data=(TopicProduceData(name=topic, partition_data=(
-            PartitionProduceData(index=0, records=records),)),),
+        transactional_id=None,
+        acks=acks,
+        timeout=timedelta(seconds=5),
+        topic_data=(
+            TopicProduceData(
+                name=topic, partition_data=(PartitionProduceData(index=0, records=records),)
+            ),
+        ),
     )
 
 
 def one_batch(value: bytes = b"v") -> bytes:
-    return build_batch([Record(key=None, value=value, headers=(), timestamp_ms=1_700_000_000_000,
-                               offset=0)])
+    return build_batch(
+        [Record(key=None, value=value, headers=(), timestamp_ms=1_700_000_000_000, offset=0)]
+    )
 
 
 @pytest.mark.parametrize(
@@ -71,7 +99,9 @@ def one_batch(value: bytes = b"v") -> bytes:
         pytest.param(struct.pack(">ihhih", 10, 3, 99, 7, -1), id="unsupported-metadata-version"),
     ],
 )
-def test_bad_frames_close_only_that_connection(shared_broker: BrokerProcess, payload: bytes) -> None:
+def test_bad_frames_close_only_that_connection(
+    shared_broker: BrokerProcess, payload: bytes
+) -> None:
     with RawKafka(shared_broker.bootstrap) as bystander, RawKafka(shared_broker.bootstrap) as bad:
         bad.send_raw(payload)
         assert bad.is_closed_by_peer()
@@ -94,8 +124,9 @@ def test_unsupported_api_versions_gets_v0_fallback(shared_broker: BrokerProcess)
         correlation_id, error_code = struct.unpack_from(">ih", frame)
         assert (correlation_id, error_code) == (42, ErrorCode.unsupported_version)
         # The connection stays usable: the client retries with a version we support.
-        response = raw.call(18, 3, ApiVersionsRequest(client_software_name="t",
-                                                      client_software_version="1"))
+        response = raw.call(
+            18, 3, ApiVersionsRequest(client_software_name="t", client_software_version="1")
+        )
         assert response.error_code == ErrorCode.none
         keys = {api.api_key for api in response.api_keys}
         assert {0, 1, 2, 3, 18} <= keys
@@ -141,7 +172,8 @@ def test_produce_errors_per_partition(shared_broker: BrokerProcess) -> None:
         wrong_magic[16] = 1
         invalid = raw.call(0, 9, produce_request(topic, bytes(wrong_magic)))
         assert invalid.responses[0].partition_responses[0].error_code in (
-            ErrorCode.invalid_record, ErrorCode.corrupt_message
+            ErrorCode.invalid_record,
+            ErrorCode.corrupt_message,
         )
         assert latest_offset(raw, topic) == 0
 

@@ -12,11 +12,12 @@ the connection stops reading until it drains, so one slow client cannot grow bro
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 import socket
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rafka.protocol import (
     FrameDecoder,
@@ -67,8 +68,8 @@ class KafkaConnection(asyncio.Protocol):
     # ---------------------------------------------------------------- asyncio callbacks
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's TCPTransport quacks like asyncio.Transport without subclassing it.
+        self._transport = cast(asyncio.Transport, transport)
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -155,7 +156,7 @@ class KafkaConnection(asyncio.Protocol):
             self._pending.append(slot)
             task = asyncio.ensure_future(result)
             self._tasks.add(task)
-            task.add_done_callback(lambda t, s=slot, c=ctx: self._finished(t, s, c))
+            task.add_done_callback(functools.partial(self._finished, slot=slot, ctx=ctx))
             return
         self._enqueue_ready(self._encode(ctx, result))
 
@@ -164,7 +165,7 @@ class KafkaConnection(asyncio.Protocol):
             return result.chunks
         return encode_response(ctx.correlation_id, ctx.api_key, ctx.api_version, result)
 
-    def _finished(self, task: asyncio.Future[Any], slot: _Slot, ctx: RequestContext) -> None:
+    def _finished(self, task: asyncio.Future[Any], *, slot: _Slot, ctx: RequestContext) -> None:
         self._tasks.discard(task)
         if task.cancelled() or self._closing:
             return

@@ -5,6 +5,7 @@ from __future__ import annotations
 from kio.schema.errors import ErrorCode
 
 from rafka.broker import errors as broker_errors
+from rafka.broker import producers
 from rafka.log import LogError, OffsetOutOfRangeError
 from rafka.records import BatchTooLargeError, CorruptBatchError, InvalidBatchError
 
@@ -17,6 +18,8 @@ _CODES: tuple[tuple[type[BaseException], ErrorCode], ...] = (
     (broker_errors.InvalidConfigError, ErrorCode.invalid_config),
     (broker_errors.InvalidRequestError, ErrorCode.invalid_request),
     (broker_errors.BrokerShuttingDownError, ErrorCode.not_leader_or_follower),
+    (producers.OutOfOrderSequenceError, ErrorCode.out_of_order_sequence_number),
+    (producers.InvalidProducerEpochError, ErrorCode.invalid_producer_epoch),
     (OffsetOutOfRangeError, ErrorCode.offset_out_of_range),
     (CorruptBatchError, ErrorCode.corrupt_message),
     (BatchTooLargeError, ErrorCode.message_too_large),

@@ -25,6 +25,7 @@ from rafka.server.kafka.handlers.offsets import (
     handle_offset_for_leader_epoch,
 )
 from rafka.server.kafka.handlers.produce import handle_produce
+from rafka.server.kafka.handlers.producers import handle_init_producer_id
 from rafka.server.kafka.handlers.topics import (
     handle_create_partitions,
     handle_create_topics,
@@ -47,6 +48,7 @@ def _table() -> dict[int, ApiSpec]:
         (19, ApiSpec("CreateTopics", 2, 7, handle_create_topics)),
         (20, ApiSpec("DeleteTopics", 1, 6, handle_delete_topics)),
         (21, ApiSpec("DeleteRecords", 0, 2, handle_delete_records)),
+        (22, ApiSpec("InitProducerId", 0, 6, handle_init_producer_id)),
         (23, ApiSpec("OffsetForLeaderEpoch", 2, 4, handle_offset_for_leader_epoch)),
         (32, ApiSpec("DescribeConfigs", 1, 4, handle_describe_configs)),
         (33, ApiSpec("AlterConfigs", 0, 2, handle_alter_configs)),

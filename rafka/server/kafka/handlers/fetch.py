@@ -57,7 +57,7 @@ def _requested(door: KafkaFrontDoor, request: Any) -> list[_Wanted]:
 
 
 def _forgotten(door: KafkaFrontDoor, request: Any) -> list[tuple[str, int]]:
-    gone = []
+    gone: list[tuple[str, int]] = []
     for topic in getattr(request, "forgotten_topics_data", ()) or ():
         name = getattr(topic, "topic", None)
         if name is None:
