@@ -67,6 +67,10 @@ def read_once(
         except (BrokerError, LogError) as exc:
             result.error = exc
             failed = True
+            if isinstance(exc, LogError):
+                # Tell the consumer where the log is, so it can see why it is out of range.
+                result.high_watermark = log.high_watermark
+                result.log_start_offset = log.log_start_offset
             continue
         result.high_watermark = read.high_watermark
         result.log_start_offset = read.log_start_offset
