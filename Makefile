@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 ARGS ?=
 
-.PHONY: run test venv test-deps lint typecheck pytest clean
+.PHONY: run test venv test-deps lint typecheck pytest clean bench
 
 run: venv
 	$(VENV)/bin/rafka broker $(ARGS)
@@ -20,7 +20,7 @@ test-deps:
 	@scripts/install-test-tools.sh
 
 lint:
-	$(VENV)/bin/ruff check rafka tests
+	$(VENV)/bin/ruff check rafka tests benchmarks
 
 typecheck:
 	$(VENV)/bin/mypy
@@ -29,6 +29,13 @@ pytest:
 	$(VENV)/bin/pytest $(ARGS)
 
 test: test-deps lint typecheck pytest
+
+# Rafka next to Tansu, Redis Streams and NATS JetStream on this machine (~25 min; ARGS=--quick
+# for ~6 min). Installs its own prerequisites; writes docs/benchmarks.md and docs/benchmarks.png.
+# Never part of `make test` or CI.
+bench:
+	benchmarks/setup.sh
+	$(PY) benchmarks/run.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -82,6 +82,8 @@ class Broker:
         self._background: list[asyncio.Task[None]] = []
         self._closed = False
         self.retention_segments_deleted = 0
+        # Partition reads that answered with an error, by error class (for metrics).
+        self.read_errors: dict[type[Exception], int] = {}
         self.cluster_id = ""
         self.producer_ids = ProducerIdAllocator(
             settings.data_dir if settings.engine == "disk" else None

@@ -42,3 +42,7 @@ class InvalidRequestError(BrokerError):
 
 class BrokerShuttingDownError(BrokerError):
     pass
+
+
+class NotOwnerError(BrokerError):
+    """The partition belongs to another broker (multi-broker mode); the message names it."""

@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import struct
 from dataclasses import dataclass, field
 
 from rafka.broker.broker import Broker
 from rafka.broker.errors import BrokerError
 from rafka.broker.partition import Partition
 from rafka.log import LogError
+from rafka.records import BATCH_HEADER_SIZE, LOG_OVERHEAD
+
+# The first 12 bytes of a batch header (base offset, batch length) and the last offset delta
+# at byte 23: enough to count the records a fetch hands out without decoding anything.
+_BASE_AND_LENGTH = struct.Struct(">qi")
+_LAST_OFFSET_DELTA = struct.Struct(">i")
+_LAST_OFFSET_DELTA_AT = 23
 
 
 @dataclass(slots=True)
@@ -127,5 +135,29 @@ def _counted(broker: Broker, results: list[FetchedPartition]) -> list[FetchedPar
     for result in results:
         if result.size:
             request = result.request
-            broker.get_partition(request.topic, request.partition).bytes_out += result.size
+            partition = broker.get_partition(request.topic, request.partition)
+            partition.bytes_out += result.size
+            partition.messages_out += records_from(result.chunks, request.offset)
+        elif result.error is not None:
+            errors = broker.read_errors
+            kind = type(result.error)
+            errors[kind] = errors.get(kind, 0) + 1
     return results
+
+
+def records_from(chunks: list[bytes | memoryview], offset: int) -> int:
+    """How many records at or after `offset` whole batches in `chunks` hold (a fetch may
+    start with a batch that begins before the offset asked for; the consumer skips those)."""
+    first = last = -1
+    for chunk in chunks:
+        pos, end = 0, len(chunk)
+        while end - pos >= BATCH_HEADER_SIZE:
+            base, length = _BASE_AND_LENGTH.unpack_from(chunk, pos)
+            if first < 0:
+                first = base
+            (delta,) = _LAST_OFFSET_DELTA.unpack_from(chunk, pos + _LAST_OFFSET_DELTA_AT)
+            last = base + delta
+            pos += length + LOG_OVERHEAD
+    if first < 0:
+        return 0
+    return max(0, last + 1 - max(first, offset))

@@ -43,6 +43,7 @@ class Partition:
         self.messages_in = 0
         self.bytes_in = 0
         self.bytes_out = 0
+        self.messages_out = 0
 
     def __repr__(self) -> str:
         return f"Partition({self.topic}-{self.index})"

@@ -24,6 +24,9 @@ FLAG_KEYS = {
     "log_level": "log.level",
     "broker_id": "broker.id",
     "default_partitions": "broker.default_partitions",
+    "partition": "cluster.partition",
+    "total_partitions": "cluster.total_partitions",
+    "peers": "cluster.peers",
 }
 
 
@@ -49,6 +52,15 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--log-level", help="debug, info, warning, error (info)")
     parser.add_argument("--broker-id", help="this broker's id (0)")
     parser.add_argument("--default-partitions", help="partitions of auto-created topics (1)")
+    parser.add_argument(
+        "--partition", help="multi-broker mode: the partition of every topic this broker owns"
+    )
+    parser.add_argument(
+        "--total-partitions", help="multi-broker mode: partitions per topic, one per broker"
+    )
+    parser.add_argument(
+        "--peers", help="multi-broker mode: every broker's gRPC host:port, in partition order"
+    )
     parser.add_argument(
         "--set",
         action="append",
@@ -107,6 +119,9 @@ def run(args: argparse.Namespace) -> int:
             logging.getLogger("rafka").info("uvloop not installed; using the asyncio event loop")
     try:
         asyncio.run(run_server(config))
+    except ConfigError as exc:
+        print(f"rafka broker: configuration error: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         logging.getLogger("rafka").error("cannot start: %s", exc)
         return 1

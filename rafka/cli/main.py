@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from rafka import __version__
-from rafka.cli import broker
+from rafka.cli import bench, broker, consume, groups, metrics, produce, topics
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,6 +14,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rafka {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     broker.add_parser(subparsers)
+    bench.add_parser(subparsers)
+    groups.add_parser(subparsers)
+    metrics.add_parser(subparsers)
+    produce.add_parser(subparsers)
+    consume.add_parser(subparsers)
+    topics.add_parser(subparsers)
     return parser
 
 

@@ -116,7 +116,9 @@ class PartitionLog(Protocol):
     @property
     def config(self) -> LogConfig: ...
 
-    def append(self, records: bytes | bytearray | memoryview, leader_epoch: int = 0) -> AppendResult:
+    def append(
+        self, records: bytes | bytearray | memoryview, leader_epoch: int = 0
+    ) -> AppendResult:
         """Validate one or more concatenated v2 batches (header, length, CRC32C, max size),
         assign consecutive offsets by rewriting each base offset, stamp the leader epoch,
         apply LogAppendTime if configured, and append. All-or-nothing: a failing batch raises

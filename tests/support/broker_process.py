@@ -41,9 +41,15 @@ class BrokerProcess:
         *extra_args: str,
         kafka_port: int | None = None,
         env: dict[str, str] | None = None,
+        grpc_port: int | None = None,
+        http_port: int | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.kafka_port = kafka_port or free_port()
+        # Always a free port: the default (50051) would collide between test brokers.
+        self.grpc_port = grpc_port or free_port()
+        # Likewise for HTTP (/metrics, health, console; default 8080).
+        self.http_port = http_port or free_port()
         self.extra_args = list(extra_args)
         self.env = env
         self.proc: subprocess.Popen[bytes] | None = None
@@ -52,6 +58,14 @@ class BrokerProcess:
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
 
     def start(self, timeout: float = 30.0) -> BrokerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -66,6 +80,10 @@ class BrokerProcess:
             "127.0.0.1",
             "--kafka-port",
             str(self.kafka_port),
+            "--grpc-port",
+            str(self.grpc_port),
+            "--http-port",
+            str(self.http_port),
             *self.extra_args,
         ]
         env = {**os.environ, **(self.env or {})}

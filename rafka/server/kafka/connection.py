@@ -17,6 +17,7 @@ import inspect
 import logging
 import socket
 from collections import deque
+from time import perf_counter
 from typing import TYPE_CHECKING, Any, cast
 
 from rafka.protocol import (
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("rafka.server.kafka")
 
 API_VERSIONS_KEY = 18
+UNKNOWN_SERVER_ERROR = -1
 MAX_IN_FLIGHT = 128
 
 
@@ -77,8 +79,11 @@ class KafkaConnection(asyncio.Protocol):
         self.state.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         self._connections.add(self)
         self._door.connections_total += 1
+        self._door.connections_open += 1
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._transport is not None:
+            self._door.connections_open -= 1
         self._closing = True
         self._connections.discard(self)
         for task in list(self._tasks):
@@ -141,36 +146,45 @@ class KafkaConnection(asyncio.Protocol):
             request.client_id,
             self.state,
         )
+        started = perf_counter()
         try:
             result = spec.handler(door, ctx, request.body)
         except Exception:
             logger.exception(
                 "%s v%d from %s failed", spec.name, request.api_version, self.state.peer
             )
+            door.requests.failed(request.api_key, started, UNKNOWN_SERVER_ERROR)
             self._abort("handler error")
             return
         if result is None:
+            door.requests.finished(request.api_key, started, None)
             return
         if inspect.isawaitable(result):
             slot = _Slot()
             self._pending.append(slot)
             task = asyncio.ensure_future(result)
             self._tasks.add(task)
-            task.add_done_callback(functools.partial(self._finished, slot=slot, ctx=ctx))
+            task.add_done_callback(
+                functools.partial(self._finished, slot=slot, ctx=ctx, started=started)
+            )
             return
         self._enqueue_ready(self._encode(ctx, result))
+        door.requests.finished(request.api_key, started, result)
 
     def _encode(self, ctx: RequestContext, result: Any) -> list[bytes | memoryview]:
         if isinstance(result, PreEncoded):
             return result.chunks
         return encode_response(ctx.correlation_id, ctx.api_key, ctx.api_version, result)
 
-    def _finished(self, task: asyncio.Future[Any], *, slot: _Slot, ctx: RequestContext) -> None:
+    def _finished(
+        self, task: asyncio.Future[Any], *, slot: _Slot, ctx: RequestContext, started: float
+    ) -> None:
         self._tasks.discard(task)
         if task.cancelled() or self._closing:
             return
         exc = task.exception()
         if exc is not None:
+            self._door.requests.failed(ctx.api_key, started, UNKNOWN_SERVER_ERROR)
             logger.error(
                 "api %d v%d from %s failed",
                 ctx.api_key,
@@ -181,6 +195,7 @@ class KafkaConnection(asyncio.Protocol):
             self._abort("handler error")
             return
         result = task.result()
+        self._door.requests.finished(ctx.api_key, started, result)
         if result is not None:
             try:
                 slot.chunks = self._encode(ctx, result)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from rafka.broker import Broker, Topic
+from rafka.broker.groups import GroupCoordinator
+from rafka.observability.requests import RequestStats
 from rafka.protocol import SupportedApis
 from rafka.server.kafka.context import HandlerResult, RequestContext
 from rafka.server.kafka.fetch_sessions import FetchSessionCache
@@ -38,9 +40,16 @@ class ApiSpec:
 
 
 class KafkaFrontDoor:
-    def __init__(self, broker: Broker, endpoint: AdvertisedEndpoint) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        endpoint: AdvertisedEndpoint,
+        groups: GroupCoordinator | None = None,
+    ) -> None:
         self.broker = broker
         self.endpoint = endpoint
+        # The group coordinator (None: every group API answers COORDINATOR_NOT_AVAILABLE).
+        self.groups = groups
         self.fetch_sessions = FetchSessionCache()
         from rafka.server.kafka.handlers import API_TABLE
 
@@ -49,7 +58,14 @@ class KafkaFrontDoor:
         self.supported = SupportedApis.of(
             self.apis, {key: (s.min_version, s.max_version) for key, s in self.apis.items()}
         )
+        # Plain integers for the metrics collector (rafka.observability), read at scrape time.
         self.connections_total = 0
+        self.connections_open = 0
+        self.requests = RequestStats()
+
+    def api_name(self, api_key: int) -> str:
+        spec = self.apis.get(api_key)
+        return spec.name if spec is not None else str(api_key)
 
     @property
     def node_id(self) -> int:

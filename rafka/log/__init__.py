@@ -1,0 +1,75 @@
+"""Partition logs: the durable segmented disk log and the in-memory log, behind one interface.
+
+`open_log()` is what the broker calls; everything else it needs is in `rafka.log.api`.
+Module map (Kafka's storage layer names in brackets):
+- api: the PartitionLog protocol, LogConfig, results and errors;
+- disk: DiskLog [UnifiedLog + LocalLog]; memory: MemoryLog;
+- segment [LogSegment], offset_index [OffsetIndex], time_index [TimeIndex], index_file;
+- recovery [LogLoader]; checkpoint [checkpoint/*]; leader_epoch [LeaderEpochFileCache];
+- append (validation and offset assignment), retention (which segments go), timestamps
+  (ListOffsets inside a batch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+from rafka.log.api import (
+    DAY_MS,
+    AppendResult,
+    LogClosedError,
+    LogConfig,
+    LogError,
+    LogStats,
+    LogStorageError,
+    OffsetOutOfRangeError,
+    PartitionLog,
+    ReadResult,
+    TimestampOffset,
+)
+from rafka.log.disk import DiskLog, wall_clock_ms
+from rafka.log.memory import MemoryLog
+
+Engine = Literal["disk", "in_memory"]
+
+
+def open_log(
+    directory: Path | None,
+    config: LogConfig,
+    engine: Engine,
+    clock: Callable[[], int] = wall_clock_ms,
+) -> PartitionLog:
+    """Open (creating or recovering as needed) one partition's log.
+
+    `directory` is the partition directory for the disk engine and ignored in memory.
+    `clock` returns milliseconds; it drives segment.ms, LogAppendTime and flush.ms.
+    """
+    if engine == "disk":
+        if directory is None:
+            raise ValueError("the disk engine needs a partition directory")
+        return DiskLog(directory, config, clock)
+    if engine == "in_memory":
+        return MemoryLog(config, clock)
+    raise ValueError(f"unknown log engine {engine!r}")
+
+
+__all__ = [
+    "DAY_MS",
+    "AppendResult",
+    "DiskLog",
+    "Engine",
+    "LogClosedError",
+    "LogConfig",
+    "LogError",
+    "LogStats",
+    "LogStorageError",
+    "MemoryLog",
+    "OffsetOutOfRangeError",
+    "PartitionLog",
+    "ReadResult",
+    "TimestampOffset",
+    "open_log",
+    "wall_clock_ms",
+]
