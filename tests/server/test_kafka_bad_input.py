@@ -185,3 +185,18 @@ def test_acks_zero_never_answers(shared_broker: BrokerProcess) -> None:
         raw.send(0, 9, produce_request(topic, one_batch(), acks=0))
         # The next response on the wire belongs to the next request.
         assert latest_offset(raw, topic) == 1
+
+
+def test_internal_offsets_topic_is_protected(shared_broker: BrokerProcess) -> None:
+    from kio.schema.delete_topics.v6.request import DeleteTopicsRequest, DeleteTopicState
+
+    with RawKafka(shared_broker.bootstrap) as raw:
+        written = raw.call(0, 9, produce_request("__consumer_offsets", one_batch()))
+        assert written.responses[0].partition_responses[0].error_code == (
+            ErrorCode.invalid_topic_exception
+        )
+        deleted = raw.call(20, 6, DeleteTopicsRequest(
+            topics=(DeleteTopicState(name="__consumer_offsets", topic_id=None),),
+            timeout=timedelta(seconds=5)))
+        assert deleted.responses[0].error_code == ErrorCode.invalid_request
+    assert_still_serves(shared_broker)

@@ -18,6 +18,7 @@ _CODES: tuple[tuple[type[BaseException], ErrorCode], ...] = (
     (broker_errors.InvalidConfigError, ErrorCode.invalid_config),
     (broker_errors.InvalidRequestError, ErrorCode.invalid_request),
     (broker_errors.BrokerShuttingDownError, ErrorCode.not_leader_or_follower),
+    (broker_errors.NotOwnerError, ErrorCode.not_leader_or_follower),
     (producers.OutOfOrderSequenceError, ErrorCode.out_of_order_sequence_number),
     (producers.InvalidProducerEpochError, ErrorCode.invalid_producer_epoch),
     (OffsetOutOfRangeError, ErrorCode.offset_out_of_range),

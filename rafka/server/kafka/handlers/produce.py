@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from kio.schema.errors import ErrorCode
 
 from rafka.broker import Partition
-from rafka.broker.errors import BrokerError
+from rafka.broker.errors import BrokerError, InvalidTopicError
 from rafka.log import LogError
 from rafka.records import BatchError, InvalidBatchError
 from rafka.server.kafka.context import NO_THROTTLE, RequestContext
@@ -76,6 +76,9 @@ def handle_produce(door: KafkaFrontDoor, ctx: RequestContext, request: Any) -> A
                     results.append(_partition_result(data.index, ErrorCode.unknown_topic_id))
                     continue
                 partition = broker.get_partition(name, data.index)
+                if broker.topics[name].record.internal:
+                    # Only the group coordinator writes __consumer_offsets, as in Kafka.
+                    raise InvalidTopicError(f"topic {name!r} is internal; clients cannot write it")
                 if data.records is None:
                     raise InvalidBatchError("produce request has null records")
                 appended = partition.append(data.records)

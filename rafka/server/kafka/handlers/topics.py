@@ -103,6 +103,11 @@ def handle_delete_topics(door: KafkaFrontDoor, ctx: RequestContext, request: Any
             name = entry["name"] = found.name
         try:
             assert name is not None
+            existing = door.broker.topics.get(name)
+            if existing is not None and existing.record.internal:
+                # Kafka refuses to delete its internal topics: losing __consumer_offsets
+                # would silently reset every group.
+                raise InvalidRequestError(f"topic {name!r} is internal and cannot be deleted")
             door.broker.delete_topic(name)
             door.fetch_sessions.forget_topic(name)
         except BrokerError as exc:
