@@ -3,7 +3,8 @@
 `open_log()` is what the broker calls; everything else it needs is in `rafka.log.api`.
 Module map (Kafka's storage layer names in brackets):
 - api: the PartitionLog protocol, LogConfig, results and errors;
-- disk: DiskLog [UnifiedLog + LocalLog]; memory: MemoryLog;
+- disk: DiskLog [UnifiedLog + LocalLog]; memory: MemoryLog; base: the read-only offset/size
+  properties both share;
 - segment [LogSegment], offset_index [OffsetIndex], time_index [TimeIndex], index_file;
 - recovery [LogLoader]; checkpoint [checkpoint/*]; leader_epoch [LeaderEpochFileCache];
 - append (validation and offset assignment), retention (which segments go), timestamps

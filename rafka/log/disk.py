@@ -49,6 +49,7 @@ from rafka.log.api import (
     TimestampOffset,
 )
 from rafka.log.append import prepare_append
+from rafka.log.base import LogProperties
 from rafka.log.checkpoint import (
     LOG_START_OFFSET_FILE,
     RECOVERY_POINT_FILE,
@@ -85,7 +86,7 @@ def _sync_and_close(fds: list[int]) -> None:
         raise error
 
 
-class DiskLog:
+class DiskLog(LogProperties):
     """One partition's segmented log in `directory` (created if missing, recovered if the
     last shutdown was not clean)."""
 
@@ -134,40 +135,8 @@ class DiskLog:
         return self._directory
 
     @property
-    def log_start_offset(self) -> int:
-        return self._log_start_offset
-
-    @property
-    def log_end_offset(self) -> int:
-        return self._next_offset
-
-    @property
-    def high_watermark(self) -> int:
-        return self._high_watermark
-
-    @property
     def recovery_point(self) -> int:
         return self._recovery_point
-
-    @property
-    def size_bytes(self) -> int:
-        return sum(segment.size for segment in self._segments)
-
-    @property
-    def segment_count(self) -> int:
-        return len(self._segments)
-
-    @property
-    def segment_base_offsets(self) -> list[int]:
-        return list(self._bases)
-
-    @property
-    def config(self) -> LogConfig:
-        return self._config
-
-    @property
-    def stats(self) -> LogStats:
-        return self._stats
 
     def _check_open(self) -> None:
         if self._closed:

@@ -26,6 +26,7 @@ from rafka.log.api import (
     TimestampOffset,
 )
 from rafka.log.append import prepare_append
+from rafka.log.base import LogProperties
 from rafka.log.disk import wall_clock_ms
 from rafka.log.leader_epoch import LeaderEpochCache
 from rafka.log.retention import segments_to_delete
@@ -95,14 +96,14 @@ class _MemorySegment:
             self.rolling_base_ms = None
 
 
-class MemoryLog:
+class MemoryLog(LogProperties):
     def __init__(
         self, config: LogConfig, clock: Callable[[], int] = wall_clock_ms, start_offset: int = 0
     ) -> None:
         self._config = config
         self._clock = clock
         self._stats = LogStats()
-        self._segments = [_MemorySegment(start_offset)]
+        self._segments: list[_MemorySegment] = [_MemorySegment(start_offset)]
         self._bases = [start_offset]
         self._log_start_offset = start_offset
         self._next_offset = start_offset
@@ -117,38 +118,6 @@ class MemoryLog:
         )
 
     # ------------------------------------------------------------- properties
-
-    @property
-    def log_start_offset(self) -> int:
-        return self._log_start_offset
-
-    @property
-    def log_end_offset(self) -> int:
-        return self._next_offset
-
-    @property
-    def high_watermark(self) -> int:
-        return self._high_watermark
-
-    @property
-    def size_bytes(self) -> int:
-        return sum(segment.size for segment in self._segments)
-
-    @property
-    def segment_count(self) -> int:
-        return len(self._segments)
-
-    @property
-    def segment_base_offsets(self) -> list[int]:
-        return list(self._bases)
-
-    @property
-    def config(self) -> LogConfig:
-        return self._config
-
-    @property
-    def stats(self) -> LogStats:
-        return self._stats
 
     def _check_open(self) -> None:
         if self._closed:

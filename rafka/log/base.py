@@ -1,0 +1,61 @@
+"""The offset and size bookkeeping both log engines keep in the same fields, exposed once.
+
+`DiskLog` and `MemoryLog` differ in where batches live, not in how they report offsets, sizes
+and segments; the read-only half of the PartitionLog interface is therefore written here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from rafka.log.api import LogConfig, LogStats
+
+
+class _Sized(Protocol):
+    @property
+    def size(self) -> int: ...
+
+
+class LogProperties:
+    """Mixin: subclasses set these fields in `__init__` and keep them current."""
+
+    _log_start_offset: int
+    _next_offset: int
+    _high_watermark: int
+    _segments: Sequence[_Sized]
+    _bases: list[int]
+    _config: LogConfig
+    _stats: LogStats
+
+    @property
+    def log_start_offset(self) -> int:
+        return self._log_start_offset
+
+    @property
+    def log_end_offset(self) -> int:
+        return self._next_offset
+
+    @property
+    def high_watermark(self) -> int:
+        return self._high_watermark
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(segment.size for segment in self._segments)
+
+    @property
+    def segment_count(self) -> int:
+        return len(self._segments)
+
+    @property
+    def segment_base_offsets(self) -> list[int]:
+        return list(self._bases)
+
+    @property
+    def config(self) -> LogConfig:
+        return self._config
+
+    @property
+    def stats(self) -> LogStats:
+        return self._stats
