@@ -3,12 +3,13 @@
 Appends happen synchronously, in request order, before anything is awaited, so pipelined
 produce requests on one connection land in the order they were sent. Only the wait for an
 fsync (topics with flush.messages=1) is asynchronous, shared between concurrent requests.
+The response is written by a hand encoder (`rafka.protocol.produce_response`), not kio: on
+small requests building and writing the kio entity cost about half the broker's CPU.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from kio.schema.errors import ErrorCode
@@ -16,9 +17,15 @@ from kio.schema.errors import ErrorCode
 from rafka.broker import Partition
 from rafka.broker.errors import BrokerError, InvalidTopicError
 from rafka.log import LogError
+from rafka.protocol.produce_response import (
+    ProducePartitionResult,
+    ProduceTopicResult,
+    encode_produce_response,
+)
 from rafka.records import BatchError, InvalidBatchError
-from rafka.server.kafka.context import NO_THROTTLE, RequestContext
+from rafka.server.kafka.context import PreEncoded, RequestContext
 from rafka.server.kafka.errors import error_code_for
+from rafka.server.kafka.ownership import check_owner
 
 if TYPE_CHECKING:
     from rafka.server.kafka.service import KafkaFrontDoor
@@ -26,97 +33,79 @@ if TYPE_CHECKING:
 VALID_ACKS = (0, 1, -1)
 
 
-def _partition_result(
-    index: int, code: ErrorCode, message: str | None = None, **fields: Any
-) -> dict[str, Any]:
-    return {
-        "index": index,
-        "error_code": code,
-        "base_offset": fields.get("base_offset", -1),
-        "log_append_time": fields.get("log_append_time"),
-        "log_start_offset": fields.get("log_start_offset", -1),
-        "record_errors": (),
-        "error_message": message,
-    }
-
-
 def handle_produce(door: KafkaFrontDoor, ctx: RequestContext, request: Any) -> Any:
     broker = door.broker
     acks = request.acks
     to_flush: list[tuple[Partition, int]] = []
-    topics: list[dict[str, Any]] = []
+    topics: list[ProduceTopicResult] = []
+    errors: dict[int, int] = {}
     for topic_data in request.topic_data:
         name = getattr(topic_data, "name", None)
         topic_id = getattr(topic_data, "topic_id", None)
         if name is None and topic_id is not None:
             found = door.topic_by_id(topic_id)
             name = found.name if found is not None else None
-        results = []
+        results: list[ProducePartitionResult] = []
         for data in topic_data.partition_data:
+            code, message = ErrorCode.none, None
             if acks not in VALID_ACKS:
-                results.append(
-                    _partition_result(
-                        data.index,
-                        ErrorCode.invalid_required_acks,
-                        f"acks must be 0, 1 or -1, got {acks}",
-                    )
+                code, message = (
+                    ErrorCode.invalid_required_acks,
+                    f"acks must be 0, 1 or -1, got {acks}",
                 )
-                continue
-            if request.transactional_id is not None:
-                results.append(
-                    _partition_result(
-                        data.index,
-                        ErrorCode.transactional_id_authorization_failed,
-                        "transactions are not supported yet",
-                    )
-                )
-                continue
-            try:
-                if name is None:
-                    results.append(_partition_result(data.index, ErrorCode.unknown_topic_id))
-                    continue
-                partition = broker.get_partition(name, data.index)
-                if broker.topics[name].record.internal:
-                    # Only the group coordinator writes __consumer_offsets, as in Kafka.
-                    raise InvalidTopicError(f"topic {name!r} is internal; clients cannot write it")
-                if data.records is None:
-                    raise InvalidBatchError("produce request has null records")
-                appended = partition.append(data.records)
-            except (BrokerError, BatchError, LogError) as exc:
-                results.append(_partition_result(data.index, error_code_for(exc), str(exc)))
+            elif request.transactional_id is not None:
+                code = ErrorCode.transactional_id_authorization_failed
+                message = "transactions are not supported yet"
+            elif name is None:
+                code = ErrorCode.unknown_topic_id
+            else:
+                try:
+                    check_owner(door, name, data.index)  # multi-broker mode: the owner only
+                    partition = broker.get_partition(name, data.index)
+                    if broker.topics[name].record.internal:
+                        # Only the group coordinator writes __consumer_offsets, as in Kafka.
+                        raise InvalidTopicError(
+                            f"topic {name!r} is internal; clients cannot write it"
+                        )
+                    if data.records is None:
+                        raise InvalidBatchError("produce request has null records")
+                    appended = partition.append(data.records)
+                except (BrokerError, BatchError, LogError) as exc:
+                    code, message = error_code_for(exc), str(exc)
+            if code:
+                errors[code] = errors.get(code, 0) + 1
+                results.append(ProducePartitionResult(data.index, code, error_message=message))
                 continue
             if partition.log.config.flush_messages == 1:
                 to_flush.append((partition, appended.last_offset + 1))
             elif partition.log.needs_flush(broker.clock()):
                 partition.flush_in_background()
-            append_time = (
-                datetime.fromtimestamp(appended.log_append_time_ms / 1000, tz=UTC)
-                if appended.log_append_time_ms >= 0
-                else None
-            )
             results.append(
-                _partition_result(
+                ProducePartitionResult(
                     data.index,
-                    ErrorCode.none,
                     base_offset=appended.base_offset,
-                    log_append_time=append_time,
+                    log_append_time_ms=appended.log_append_time_ms,
                     log_start_offset=appended.log_start_offset,
                 )
             )
-        topics.append({"name": name, "topic_id": topic_id, "partition_responses": results})
+        topics.append(ProduceTopicResult(name, topic_id, results))
 
+    if errors:
+        door.requests.count_errors(ctx.api_key, errors)
     if acks == 0:
         # Kafka never answers acks=0; a failed append is only visible in broker logs/metrics.
         return None
-    response = {"responses": topics, "throttle_time": NO_THROTTLE}
     if not to_flush:
-        return ctx.response(response)
-    return _after_flush(ctx, response, to_flush)
+        return PreEncoded(encode_produce_response(ctx.correlation_id, ctx.api_version, topics))
+    return _after_flush(door, ctx, topics, to_flush)
 
 
 async def _after_flush(
-    ctx: RequestContext, response: dict[str, Any], to_flush: list[tuple[Partition, int]]
-) -> Any:
+    door: KafkaFrontDoor,
+    ctx: RequestContext,
+    topics: list[ProduceTopicResult],
+    to_flush: list[tuple[Partition, int]],
+) -> PreEncoded:
     """Acknowledge only once the appended batches are on disk (flush.messages=1)."""
     outcomes = await asyncio.gather(
         *(partition.flush_through(end) for partition, end in to_flush), return_exceptions=True
@@ -127,9 +116,23 @@ async def _after_flush(
         if isinstance(outcome, BaseException)
     }
     if failed:
-        for topic in response["responses"]:
-            for result in topic["partition_responses"]:
-                if (topic["name"], result["index"]) in failed:
-                    result["error_code"] = ErrorCode.kafka_storage_error
-                    result["error_message"] = "fsync failed; the batch may not be durable"
-    return ctx.response(response)
+        storage_error = ErrorCode.kafka_storage_error
+        topics = [
+            ProduceTopicResult(
+                topic.name,
+                topic.topic_id,
+                [
+                    ProducePartitionResult(
+                        p.index,
+                        storage_error,
+                        error_message="fsync failed; the batch may not be durable",
+                    )
+                    if (topic.name, p.index) in failed
+                    else p
+                    for p in topic.partitions
+                ],
+            )
+            for topic in topics
+        ]
+        door.requests.count_errors(ctx.api_key, {storage_error: len(failed)})
+    return PreEncoded(encode_produce_response(ctx.correlation_id, ctx.api_version, topics))

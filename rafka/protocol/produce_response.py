@@ -1,0 +1,167 @@
+"""A hand-written ProduceResponse encoder: the hot path's answer to every produce request.
+
+Measured with py-spy on a broker taking one-record produce requests one at a time, building
+the kio entity and running kio's Python writer took about half of the broker's CPU per request
+(~100 of ~230 us); this encoder writes the same bytes with a few `struct` calls. It covers the
+Produce versions we serve (3-13) and is byte-for-byte equal to kio's writer for the same
+logical response (checked by the tests through `to_kio()`).
+
+As in Kafka and kio, tagged fields holding their default value are not written, and Rafka has
+no non-default tagged field to send yet (current_leader and node_endpoints are for
+NOT_LEADER_OR_FOLLOWER redirects, which a replicated cluster will add), so every flexible
+section is an empty tag buffer.
+"""
+
+from __future__ import annotations
+
+import struct
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from rafka.protocol.apis import KIO_APIS, ApiKey
+
+__all__ = [
+    "PRODUCE_VERSIONS",
+    "ProducePartitionResult",
+    "ProduceTopicResult",
+    "encode_produce_response",
+    "to_kio",
+]
+
+_produce = KIO_APIS[ApiKey.PRODUCE]
+#: Every Produce version kio knows; this encoder writes versions 3 and up.
+PRODUCE_VERSIONS = range(max(3, _produce.min_version), _produce.max_version + 1)
+_FIRST_FLEXIBLE = 9
+_FIRST_TOPIC_ID = 13
+
+_I32 = struct.Struct(">i")
+_I16 = struct.Struct(">h")
+# index, error_code, base_offset, log_append_time_ms[, log_start_offset (v5+)]
+_PARTITION_V3 = struct.Struct(">ihqq")
+_PARTITION_V5 = struct.Struct(">ihqqq")
+_HEAD_V0 = struct.Struct(">ii")  # size, correlation id
+_HEAD_V1 = struct.Struct(">iiB")  # size, correlation id, empty tag buffer
+
+
+@dataclass(frozen=True, slots=True)
+class ProducePartitionResult:
+    index: int
+    error_code: int = 0
+    base_offset: int = -1
+    log_append_time_ms: int = -1  # -1 unless the topic uses LogAppendTime
+    log_start_offset: int = -1
+    error_message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProduceTopicResult:
+    name: str | None  # v3-12 identify topics by name
+    topic_id: uuid.UUID | None  # v13+ by id
+    partitions: Sequence[ProducePartitionResult]
+
+
+def _uvarint(out: bytearray, value: int) -> None:
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+
+
+def _string(out: bytearray, text: str | None, flexible: bool) -> None:
+    if text is None:
+        if flexible:
+            out.append(0)
+        else:
+            out += b"\xff\xff"
+        return
+    data = text.encode()
+    if flexible:
+        _uvarint(out, len(data) + 1)
+    else:
+        out += _I16.pack(len(data))
+    out += data
+
+
+def _count(out: bytearray, n: int, flexible: bool) -> None:
+    if flexible:
+        _uvarint(out, n + 1)
+    else:
+        out += _I32.pack(n)
+
+
+def encode_produce_response(
+    correlation_id: int, version: int, topics: Sequence[ProduceTopicResult]
+) -> list[bytes | memoryview]:
+    """The whole response frame (size prefix and header included), for `writelines()`."""
+    if version not in PRODUCE_VERSIONS:
+        raise ValueError(f"cannot encode ProduceResponse v{version}")
+    flexible = version >= _FIRST_FLEXIBLE
+    with_errors = version >= 8
+    by_id = version >= _FIRST_TOPIC_ID
+    with_start = version >= 5
+    out = bytearray(_HEAD_V1.size if flexible else _HEAD_V0.size)
+    _count(out, len(topics), flexible)
+    for topic in topics:
+        if by_id:
+            out += (topic.topic_id or uuid.UUID(int=0)).bytes
+        else:
+            _string(out, topic.name or "", flexible)
+        _count(out, len(topic.partitions), flexible)
+        for p in topic.partitions:
+            if with_start:
+                out += _PARTITION_V5.pack(
+                    p.index, p.error_code, p.base_offset, p.log_append_time_ms, p.log_start_offset
+                )
+            else:
+                out += _PARTITION_V3.pack(
+                    p.index, p.error_code, p.base_offset, p.log_append_time_ms
+                )
+            if with_errors:
+                _count(out, 0, flexible)  # record_errors: Rafka rejects whole batches
+                _string(out, p.error_message, flexible)
+            if flexible:
+                out.append(0)
+        if flexible:
+            out.append(0)
+    out += b"\x00\x00\x00\x00"  # throttle_time_ms: Rafka never throttles yet
+    if flexible:
+        out.append(0)
+        _HEAD_V1.pack_into(out, 0, len(out) - 4, correlation_id, 0)
+    else:
+        _HEAD_V0.pack_into(out, 0, len(out) - 4, correlation_id)
+    return [bytes(out)]
+
+
+def to_kio(version: int, topics: Sequence[ProduceTopicResult]) -> Any:
+    """The same response as kio's entity, for tests that check this encoder against kio."""
+    from rafka.protocol._kio import response_type
+
+    cls = response_type(ApiKey.PRODUCE, version)
+    module = __import__(cls.__module__, fromlist=["*"])
+    topic_cls, partition_cls = module.TopicProduceResponse, module.PartitionProduceResponse
+    response_topics = []
+    for topic in topics:
+        partitions = []
+        for p in topic.partitions:
+            fields: dict[str, Any] = {
+                "index": p.index,
+                "error_code": ErrorCode(p.error_code),
+                "base_offset": p.base_offset,
+                "log_append_time": None
+                if p.log_append_time_ms < 0
+                else datetime.fromtimestamp(p.log_append_time_ms / 1000, tz=UTC),
+            }
+            if version >= 5:
+                fields["log_start_offset"] = p.log_start_offset
+            if version >= 8:
+                fields["record_errors"] = ()
+                fields["error_message"] = p.error_message
+            partitions.append(partition_cls(**fields))
+        key = {"topic_id": topic.topic_id} if version >= _FIRST_TOPIC_ID else {"name": topic.name}
+        response_topics.append(topic_cls(**key, partition_responses=tuple(partitions)))
+    return cls(responses=tuple(response_topics), throttle_time=timedelta(0))
