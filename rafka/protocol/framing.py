@@ -3,12 +3,18 @@
 Both directions of Kafka use the same framing, so `FrameDecoder` serves the broker (requests)
 and `client_codec` users (responses). Nothing here knows what a frame contains.
 
-Buffering: received bytes are appended to one `bytearray`; a read position walks it, and the
-consumed prefix is dropped only occasionally, so many small pipelined frames cost O(1) each
-and a large frame arriving in pieces costs O(size) (no quadratic re-copying). A complete frame
-is normally returned as a `bytes` copy (its own object, safe to keep). When a large frame is the
-last thing in the buffer (the usual case for a big Produce request) the buffer itself is handed
-over as a read-only `memoryview` and a fresh buffer is started, so that frame is never copied.
+Two ways in: `feed(data)` copies bytes someone else received, and `get_buffer()` /
+`buffer_updated(n)` let a socket read straight into the decoder's own buffer (asyncio's
+`BufferedProtocol`), which saves a copy of every byte on the broker's produce path. Once a
+frame's size prefix has arrived, the buffer is grown to hold the whole frame (geometrically,
+so a peer announcing a huge frame does not get it allocated up front), and the rest of the
+frame is read into place.
+
+Frames out: a small frame is returned as a `bytes` copy (its own object, safe to keep); a large
+one as a read-only `memoryview` of the buffer, uncopied. A buffer that has lent out a view is
+never written below its fill mark again: when it is full a new one is started and only the
+unfinished frame's bytes move, so every frame stays valid for as long as its holder keeps it.
+A buffer that lent nothing out is reused in place.
 """
 
 from __future__ import annotations
@@ -24,13 +30,11 @@ __all__ = ["DEFAULT_MAX_FRAME_BYTES", "FrameDecoder", "frame_size_prefix"]
 DEFAULT_MAX_FRAME_BYTES = 100 * 1024 * 1024
 
 _SIZE = struct.Struct(">i")
-# Frames at least this large that end exactly at the end of the buffer are handed over without
-# a copy; smaller ones are copied (cheaper than allocating a new buffer for every frame).
-_HANDOFF_MIN_BYTES = 64 * 1024
-# Copy frames at least this large through a memoryview (one copy instead of two).
-_VIEW_COPY_MIN_BYTES = 16 * 1024
-# Drop the consumed prefix once it is this large and at least half the buffer.
-_COMPACT_MIN_BYTES = 256 * 1024
+# Buffer size when no frame size says otherwise: what one socket read may fill.
+_CHUNK_BYTES = 256 * 1024
+# Frames up to this size are copied out (cheaper than pinning a buffer); larger ones are lent
+# as views.
+_COPY_MAX_BYTES = 16 * 1024
 
 
 def frame_size_prefix(size: int) -> bytes:
@@ -38,51 +42,88 @@ def frame_size_prefix(size: int) -> bytes:
     return _SIZE.pack(size)
 
 
-def _copy(buf: bytearray, start: int, end: int) -> bytes:
-    if end - start < _VIEW_COPY_MIN_BYTES:
-        return bytes(buf[start:end])  # two small copies beat creating a view
-    with memoryview(buf) as view:
-        return view[start:end].tobytes()
-
-
 class FrameDecoder:
     """Split a byte stream into size-prefixed frames.
 
-    `feed()` the bytes as they arrive, then call `next_frame()` until it returns None (or
-    iterate with `frames()`). A frame whose size prefix is negative raises `InvalidFrameError`;
-    one larger than `max_frame_bytes` raises `FrameTooLargeError` as soon as its prefix has
-    arrived (before its body is buffered). After such an error the stream is unusable: every
-    later call raises the same error, and the caller should close the connection.
+    `feed()` the bytes as they arrive (or read into `get_buffer()` and call `buffer_updated()`),
+    then call `next_frame()` until it returns None (or iterate with `frames()`). A frame whose
+    size prefix is negative raises `InvalidFrameError`; one larger than `max_frame_bytes`
+    raises `FrameTooLargeError` as soon as its prefix has arrived (before its body is
+    buffered). After such an error the stream is unusable: every later call raises the same
+    error, and the caller should close the connection.
     """
 
-    __slots__ = ("_buf", "_error", "_pos", "max_frame_bytes")
+    __slots__ = ("_buf", "_end", "_error", "_lent", "_pos", "max_frame_bytes")
 
     def __init__(self, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> None:
         if max_frame_bytes < 0:
             raise ValueError("max_frame_bytes must be >= 0")
         self.max_frame_bytes = max_frame_bytes
         self._buf = bytearray()
-        self._pos = 0
+        self._pos = 0  # start of the first byte not yet returned in a frame
+        self._end = 0  # end of the received bytes
+        self._lent = False  # a frame view of _buf is out; never overwrite below _end
         self._error: InvalidFrameError | FrameTooLargeError | None = None
 
     @property
     def buffered_bytes(self) -> int:
         """Bytes received but not yet returned as part of a frame (prefixes included)."""
-        return len(self._buf) - self._pos
+        return self._end - self._pos
 
     @property
     def pending_frame_size(self) -> int | None:
         """The size of the frame being received, once its prefix is in; else None."""
-        if len(self._buf) - self._pos < 4:
+        if self._end - self._pos < 4:
             return None
         return int(_SIZE.unpack_from(self._buf, self._pos)[0])
+
+    def get_buffer(self) -> memoryview:
+        """Writable space for the next received bytes; report them with `buffer_updated()`."""
+        if self._end == len(self._buf):
+            self._make_room()
+        return memoryview(self._buf)[self._end :]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """`nbytes` were written at the start of the last `get_buffer()` view."""
+        if nbytes < 0 or self._end + nbytes > len(self._buf):
+            raise ValueError(f"buffer_updated({nbytes}) overruns the buffer")
+        self._end += nbytes
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Append received bytes (copied; the caller may reuse `data`)."""
         if self._error is not None:
             raise self._error
-        if data:
-            self._buf += data
+        view = memoryview(data).cast("B") if data else None
+        while view:
+            space = self.get_buffer()
+            n = min(len(space), len(view))
+            space[:n] = view[:n]
+            self._end += n
+            view = view[n:]
+
+    def _make_room(self) -> None:
+        """The buffer is full: move the unfinished frame to the front of this buffer, or of a
+        new one sized for it if it lent out views or is too small."""
+        buf, pos, end = self._buf, self._pos, self._end
+        pending = end - pos
+        wanted = _CHUNK_BYTES
+        if pending >= 4:
+            size = _SIZE.unpack_from(buf, pos)[0]
+            if 0 <= size <= self.max_frame_bytes:
+                # Grow at most 4x what has arrived, so a lying prefix costs little.
+                wanted = max(wanted, min(size + 4 + _CHUNK_BYTES, 4 * pending))
+            # An invalid size is reported by next_frame(); any room will do until then.
+        # Always leave a chunk of room, even when complete frames fill the buffer (feed()
+        # takes everything before anyone asks for frames).
+        wanted = max(wanted, pending + _CHUNK_BYTES)
+        if not self._lent and len(buf) >= wanted:
+            buf[:pending] = buf[pos:end]
+        else:
+            new = bytearray(wanted)
+            new[:pending] = buf[pos:end]
+            self._buf = new
+            self._lent = False
+        self._pos, self._end = 0, pending
 
     def next_frame(self) -> bytes | memoryview | None:
         """The next complete frame without its size prefix, or None if more bytes are needed.
@@ -93,7 +134,7 @@ class FrameDecoder:
             raise self._error
         buf = self._buf
         pos = self._pos
-        available = len(buf) - pos
+        available = self._end - pos
         if available < 4:
             return None
         size: int = _SIZE.unpack_from(buf, pos)[0]
@@ -108,21 +149,15 @@ class FrameDecoder:
         start = pos + 4
         end = start + size
         frame: bytes | memoryview
-        if end == len(buf):
-            if size >= _HANDOFF_MIN_BYTES:
-                # Hand the whole buffer over; nobody will resize it again.
-                frame = memoryview(buf).toreadonly()[start:end]
-                self._buf = bytearray()
-            else:
-                frame = _copy(buf, start, end)
-                buf.clear()
-            self._pos = 0
-            return frame
-        frame = _copy(buf, start, end)
-        self._pos = end
-        if end >= _COMPACT_MIN_BYTES and end * 2 >= len(buf):
-            del buf[:end]
-            self._pos = 0
+        if size <= _COPY_MAX_BYTES:
+            frame = bytes(buf[start:end])
+        else:
+            frame = memoryview(buf).toreadonly()[start:end]
+            self._lent = True
+        if end == self._end and not self._lent:
+            self._pos = self._end = 0  # everything consumed: reuse the buffer from its start
+        else:
+            self._pos = end
         return frame
 
     def frames(self) -> Iterator[bytes | memoryview]:

@@ -182,3 +182,45 @@ def test_many_small_frames_and_one_big_frame_are_linear() -> None:
         frame = decoder.next_frame()
     assert frame is not None and len(frame) == 20 << 20
     assert time.perf_counter() - start < 5.0
+
+
+@quick
+@given(
+    sizes=st.lists(st.sampled_from([0, 1, 100, 16_384, 16_385, 70_000, 300_000]), max_size=8),
+    reads=st.lists(st.integers(1, 400_000), min_size=1, max_size=20),
+)
+def test_reading_into_the_decoders_buffer(sizes: list[int], reads: list[int]) -> None:
+    """The BufferedProtocol path: a socket reads at most len(get_buffer()) bytes at a time,
+    in arbitrary amounts; every frame comes out intact and stays intact."""
+    payloads = [os.urandom(n) for n in sizes]
+    stream = memoryview(b"".join(framed(p) for p in payloads))
+    decoder = FrameDecoder()
+    frames: list[bytes | memoryview] = []
+    pos = 0
+    for want in itertools.cycle(reads):
+        if pos == len(stream):
+            break
+        space = decoder.get_buffer()
+        assert len(space) > 0
+        n = min(want, len(space), len(stream) - pos)
+        space[:n] = stream[pos : pos + n]
+        decoder.buffer_updated(n)
+        pos += n
+        frames += decoder.frames()
+    assert [bytes(f) for f in frames] == payloads
+    assert decoder.buffered_bytes == 0
+
+
+def test_feed_of_many_frames_larger_than_the_buffer() -> None:
+    payloads = [os.urandom(50_000) for _ in range(30)]
+    decoder = FrameDecoder()
+    decoder.feed(b"".join(framed(p) for p in payloads))
+    assert drain(decoder) == payloads
+
+
+def test_lying_size_prefix_does_not_allocate_the_announced_size() -> None:
+    decoder = FrameDecoder()
+    decoder.feed(struct.pack(">i", DEFAULT_MAX_FRAME_BYTES) + bytes(300_000))
+    assert decoder.next_frame() is None
+    # The buffer grows with what arrived (at most ~4x), not to the 100 MiB announced.
+    assert len(decoder.get_buffer()) < 2_000_000
