@@ -36,6 +36,7 @@ from rafka.protocol import (
     encode_response,
 )
 from rafka.server.kafka.context import ConnectionState, PreEncoded, RequestContext
+from rafka.server.kafka.eager import step_eagerly
 
 if TYPE_CHECKING:
     from rafka.server.kafka.service import KafkaFrontDoor
@@ -189,6 +190,21 @@ class KafkaConnection(asyncio.BufferedProtocol):
         if result is None:
             door.requests.finished(request.api_key, started, None)
             return
+        if inspect.iscoroutine(result):
+            try:
+                finished, result = step_eagerly(result)
+            except Exception:
+                logger.exception(
+                    "%s v%d from %s failed", spec.name, request.api_version, self.state.peer
+                )
+                door.requests.failed(request.api_key, started, UNKNOWN_SERVER_ERROR)
+                self._abort("handler error")
+                return
+            if finished:
+                if result is not None:
+                    self._enqueue_ready(self._encode(ctx, result))
+                door.requests.finished(request.api_key, started, result)
+                return
         if inspect.isawaitable(result):
             slot = _Slot()
             self._pending.append(slot)

@@ -1,0 +1,47 @@
+"""Run a handler's coroutine eagerly, and only make it a task if it has to wait.
+
+Fetch (and Produce on `flush.messages=1` topics) are coroutines because they *may* wait, but a
+consumer that is keeping up usually finds data at once. Wrapping every such call in an
+`asyncio.Task` costs a task, a done callback and an extra event-loop iteration before the
+response is written; measured on one-partition tail fetches that was a large share of the
+broker's ~130 us of Python per request. Python 3.12's eager tasks do the same thing; this is
+that, by hand, for 3.11: step the coroutine once, and if it finished, the answer is ready now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+
+def step_eagerly(coro: Coroutine[Any, Any, Any]) -> tuple[bool, Any]:
+    """Run `coro` until it first waits. (True, result) if it finished without waiting (an
+    exception it raised propagates); otherwise (False, awaitable) where the awaitable, run
+    as a task, finishes the coroutine with the same result, exception or cancellation."""
+    try:
+        waiting_on = coro.send(None)
+    except StopIteration as done:
+        return True, done.value
+    return False, _finish(coro, waiting_on)
+
+
+async def _finish(coro: Coroutine[Any, Any, Any], waiting_on: Any) -> Any:
+    """Drive `coro` on as a Task would: wait for what it yielded, then resume it."""
+    while True:
+        cancelled: asyncio.CancelledError | None = None
+        try:
+            if waiting_on is None:
+                await asyncio.sleep(0)  # a bare yield: it only gave the loop a turn
+            else:
+                # What a Task does with a future it is handed: take over the wait.
+                waiting_on._asyncio_future_blocking = False
+                await waiting_on
+        except asyncio.CancelledError as exc:
+            cancelled = exc  # our task was cancelled: cancel the coroutine where it waits
+        except BaseException:  # the coroutine reads the outcome itself when resumed
+            pass
+        try:
+            waiting_on = coro.throw(cancelled) if cancelled is not None else coro.send(None)
+        except StopIteration as done:
+            return done.value
