@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from rafka.broker.cleaning import LogCleanerService
 from rafka.broker.errors import (
     BrokerShuttingDownError,
     InvalidPartitionsError,
@@ -56,6 +57,9 @@ class BrokerSettings:
     log_defaults: LogConfig = field(default_factory=LogConfig)
     retention_check_ms: int = 300_000
     flush_check_ms: int = 100
+    # Set (multi-broker mode, `cluster.py`): topic ids are uuid5(namespace, name), so brokers
+    # that each create their own share of a topic give it the same id. None: random ids.
+    topic_id_namespace: uuid.UUID | None = None
 
 
 @dataclass(slots=True)
@@ -82,6 +86,7 @@ class Broker:
         self._background: list[asyncio.Task[None]] = []
         self._closed = False
         self.retention_segments_deleted = 0
+        self.cleaner = LogCleanerService(clock)
         # Partition reads that answered with an error, by error class (for metrics).
         self.read_errors: dict[type[Exception], int] = {}
         self.cluster_id = ""
@@ -133,6 +138,8 @@ class Broker:
         self._background = [
             asyncio.create_task(self._every(self.settings.retention_check_ms, self.run_retention)),
             asyncio.create_task(self._every(self.settings.flush_check_ms, self._flush_due)),
+            # Log compaction runs on the retention timer, on the cleaner's own thread.
+            asyncio.create_task(self._every(self.settings.retention_check_ms, self.start_cleaning)),
         ]
 
     async def close(self) -> None:
@@ -143,12 +150,14 @@ class Broker:
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+        self.cleaner.stop()
         for topic in self.topics.values():
             for partition in topic.partitions:
                 partition.wake_all()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._flush_executor, self._close_logs)
         self._flush_executor.shutdown(wait=True)
+        await loop.run_in_executor(None, self.cleaner.close)
         logger.info("all logs flushed and closed")
 
     def _close_logs(self) -> None:
@@ -242,7 +251,9 @@ class Broker:
         overrides = validate_topic_configs(configs or {})
         if validate_only:
             return None
-        record = TopicRecord(name, uuid.uuid4(), count, overrides, internal)
+        namespace = self.settings.topic_id_namespace
+        topic_id = uuid.uuid5(namespace, name) if namespace is not None else uuid.uuid4()
+        record = TopicRecord(name, topic_id, count, overrides, internal)
         config = log_config_for(overrides, self.settings.log_defaults)
         topic = Topic(record, [self._open_partition(name, i, config) for i in range(count)], config)
         self._add_topic(topic)
@@ -341,6 +352,12 @@ class Broker:
                 deleted += partition.log.apply_retention(now)
         self.retention_segments_deleted += deleted
         return deleted
+
+    def start_cleaning(self) -> bool:
+        """Start a log cleaner pass over the compacted partitions in the background."""
+        return self.cleaner.trigger(
+            [p.log for t in self.topics.values() if t.log_config.compacts for p in t.partitions]
+        )
 
     def _flush_due(self) -> None:
         now = self.clock()

@@ -34,6 +34,16 @@ def _int(minimum: int, allow_minus_one: bool = False) -> Callable[[str, str], in
     return parse
 
 
+def _ratio(name: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise InvalidConfigError(f"{name}: expected a number, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise InvalidConfigError(f"{name}: must be between 0 and 1, got {text}")
+    return value
+
+
 def _cleanup_policy(name: str, text: str) -> str:
     parts = sorted({part.strip() for part in text.split(",") if part.strip()})
     if not parts or any(part not in ("delete", "compact") for part in parts):
@@ -92,6 +102,19 @@ TOPIC_CONFIG_KEYS: dict[str, TopicConfigKey] = {
             _timestamp_type_text,
         ),
         TopicConfigKey("file.delete.delay.ms", "file_delete_delay_ms", _int(0), "delete delay"),
+        # Log compaction (rafka.log.cleaner).
+        TopicConfigKey(
+            "delete.retention.ms", "delete_retention_ms", _int(0), "tombstones outlive a clean"
+        ),
+        TopicConfigKey(
+            "min.cleanable.dirty.ratio",
+            "min_cleanable_dirty_ratio",
+            _ratio,
+            "uncleaned share of the log that triggers a clean",
+        ),
+        TopicConfigKey(
+            "min.compaction.lag.ms", "min_compaction_lag_ms", _int(0), "keep this long uncompacted"
+        ),
         # Accepted and stored so clients that always send them work; they matter once
         # replication exists.
         TopicConfigKey("min.insync.replicas", "", _int(1), "replicas that must acknowledge"),

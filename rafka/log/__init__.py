@@ -4,11 +4,13 @@
 Module map (Kafka's storage layer names in brackets):
 - api: the PartitionLog protocol, LogConfig, results and errors;
 - disk: DiskLog [UnifiedLog + LocalLog]; memory: MemoryLog; base: the read-only offset/size
-  properties both share;
+  properties both share; disk_cleaning: the disk log's hooks for the cleaner;
 - segment [LogSegment], offset_index [OffsetIndex], time_index [TimeIndex], index_file;
 - recovery [LogLoader]; checkpoint [checkpoint/*]; leader_epoch [LeaderEpochFileCache];
 - append (validation and offset assignment), retention (which segments go), timestamps
-  (ListOffsets inside a batch).
+  (ListOffsets inside a batch);
+- cleaner [LogCleaner] (compaction passes), compaction (which records survive, rewritten
+  batches), swap (replacing segments crash-safely, and finishing a swap after a crash).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Literal
 from rafka.log.api import (
     DAY_MS,
     AppendResult,
+    CleanResult,
     LogClosedError,
     LogConfig,
     LogError,
@@ -59,6 +62,7 @@ def open_log(
 __all__ = [
     "DAY_MS",
     "AppendResult",
+    "CleanResult",
     "DiskLog",
     "Engine",
     "LogClosedError",

@@ -48,6 +48,12 @@ class LogStats:
     segments_recovered: int = 0  # at load, after an unclean shutdown or a failed check
     bytes_truncated_by_recovery: int = 0
     flushes: int = 0
+    # Log compaction (rafka.log.cleaner): passes that rewrote segments, the bytes of the
+    # segments they read, and how many bytes and records they removed.
+    cleaner_passes: int = 0
+    bytes_cleaned: int = 0
+    bytes_removed_by_cleaner: int = 0
+    records_removed_by_cleaner: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +72,13 @@ class LogConfig:
     message_timestamp_type: TimestampType = TimestampType.CREATE_TIME  # message.timestamp.type
     cleanup_policy: str = "delete"  # cleanup.policy: delete | compact | compact,delete
     file_delete_delay_ms: int = 60_000  # file.delete.delay.ms
+    delete_retention_ms: int = DAY_MS  # delete.retention.ms (how long tombstones outlive a clean)
+    min_cleanable_dirty_ratio: float = 0.5  # min.cleanable.dirty.ratio
+    min_compaction_lag_ms: int = 0  # min.compaction.lag.ms
+
+    @property
+    def compacts(self) -> bool:
+        return "compact" in self.cleanup_policy.split(",")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +107,22 @@ class ReadResult:
 
 
 @dataclass(frozen=True, slots=True)
+class CleanResult:
+    """What one log cleaner pass did to one partition (`cleaned` False: nothing was due, and
+    `reason` says why)."""
+
+    cleaned: bool
+    reason: str = ""
+    segments_before: int = 0
+    segments_after: int = 0
+    bytes_before: int = 0
+    bytes_after: int = 0
+    records_removed: int = 0
+    # Offsets below this are now clean: each key appears at most once there.
+    first_dirty_offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class TimestampOffset:
     timestamp_ms: int
     offset: int
@@ -101,7 +130,8 @@ class TimestampOffset:
 
 class PartitionLog(Protocol):
     """One partition's log. Not thread-safe: the broker calls it from one thread (its event
-    loop), except `flush()`, which it may run in a worker thread while appends continue."""
+    loop), except `flush()` and `clean()`, which it may run in worker threads while appends
+    and reads continue."""
 
     @property
     def log_start_offset(self) -> int: ...
@@ -158,6 +188,13 @@ class PartitionLog(Protocol):
     def apply_retention(self, now_ms: int) -> int:
         """Delete whole segments past retention.ms / retention.bytes (never the active one).
         Returns the number of segments deleted."""
+        ...
+
+    def clean(self, now_ms: int) -> CleanResult:
+        """Log compaction (Kafka's LogCleaner) for cleanup.policy=compact: when the dirty ratio
+        or a tombstone's delete horizon says so, rewrite the closed segments below the high
+        watermark keeping only the latest record of each key, offsets unchanged. Never touches
+        the active segment. May run in a worker thread (see the class docstring)."""
         ...
 
     def update_config(self, config: LogConfig) -> None: ...

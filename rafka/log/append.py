@@ -5,6 +5,10 @@ request into one bytearray, then patch each header in place: base offset and lea
 (outside the CRC, so no recompute) and, for LogAppendTime topics, the timestamp (which does
 recompute that batch's CRC). Records are never decoded. The result carries, per batch, the four
 numbers the engines index by, so nothing downstream parses a header again.
+
+The one exception is a compacted topic: as Kafka's LogValidator does, every record must have a
+key (compaction keeps the latest value *per key*), so those batches are decoded once here and
+a keyless record fails the append with INVALID_RECORD.
 """
 
 from __future__ import annotations
@@ -13,13 +17,17 @@ from dataclasses import dataclass
 
 from rafka.log.api import LogConfig
 from rafka.records.batch import (
+    BatchHeader,
     BatchTooLargeError,
+    InvalidBatchError,
     TimestampType,
     set_base_offset,
     set_log_append_time,
     set_partition_leader_epoch,
     validate_batches,
 )
+from rafka.records.builder import decode_batch
+from rafka.records.compression import CompressionUnavailableError
 
 NO_TIMESTAMP = -1
 
@@ -51,6 +59,8 @@ def prepare_append(
         raise BatchTooLargeError(
             f"append of {len(records)} bytes exceeds segment.bytes={config.segment_bytes}"
         )
+    if config.compacts:
+        _require_keys(records, headers)
     data = bytearray(records)
     log_append_time = config.message_timestamp_type == TimestampType.LOG_APPEND_TIME
     spans: list[tuple[int, int, int, int]] = []
@@ -76,3 +86,18 @@ def prepare_append(
         last_offset=offset - 1,
         log_append_time_ms=now_ms if log_append_time else NO_TIMESTAMP,
     )
+
+
+def _require_keys(records: bytes | bytearray | memoryview, headers: list[BatchHeader]) -> None:
+    position = 0
+    for header in headers:
+        if not header.is_control:
+            try:
+                decoded = decode_batch(records, position)
+            except CompressionUnavailableError as exc:
+                raise InvalidBatchError(
+                    f"cannot check the keys of a compacted topic: {exc}"
+                ) from exc
+            if any(record.key is None for record in decoded):
+                raise InvalidBatchError("a compacted topic cannot accept a record without a key")
+        position += header.batch_length + 12

@@ -27,6 +27,9 @@ from pathlib import Path
 RECOVERY_POINT_FILE = "recovery-point-offset-checkpoint"
 LOG_START_OFFSET_FILE = "log-start-offset-checkpoint"
 LEADER_EPOCH_FILE = "leader-epoch-checkpoint"
+# Kafka's cleaner-offset-checkpoint (one per data dir there): where the dirty part of a
+# compacted log begins, plus when the earliest tombstone kept by the cleaner may go.
+CLEANER_OFFSET_FILE = "cleaner-offset-checkpoint"
 # Written last by a clean close(), removed first by a load: its presence means the segment
 # files and indexes were complete and fsynced when the process stopped.
 CLEAN_SHUTDOWN_FILE = "clean-shutdown"
@@ -144,6 +147,26 @@ class LeaderEpochCheckpointFile(CheckpointFile):
 
     def write(self, entries: Sequence[tuple[int, int]]) -> None:
         self.write_lines([f"{epoch} {start}" for epoch, start in entries])
+
+
+class CleanerCheckpointFile(CheckpointFile):
+    """Two lines: the first dirty offset, and the earliest delete horizon (ms) of the
+    tombstones the cleaner kept (-1: none)."""
+
+    def read(self) -> tuple[int, int] | None:
+        lines = self.read_lines()
+        if lines is None:
+            return None
+        try:
+            first_dirty, horizon = (int(line) for line in lines)
+        except ValueError as exc:
+            raise CheckpointError(f"{self.path}: expected two integers, got {lines}") from exc
+        if first_dirty < 0 or horizon < -1:
+            raise CheckpointError(f"{self.path}: bad entries {lines}")
+        return first_dirty, horizon
+
+    def write(self, first_dirty: int, horizon_ms: int) -> None:
+        self.write_lines([str(first_dirty), str(horizon_ms)])
 
 
 class CleanShutdownMarker:

@@ -13,14 +13,15 @@ Hot paths:
   `os.pread` per segment touched; the result is `memoryview`s over immutable `bytes` (safe to
   keep), whole batches only, found by reading batch headers near the index entry.
 
-Threads: every method runs on the broker's event-loop thread except `flush()`, which may run
-in a worker thread concurrently with appends, reads, rolls, retention and truncation.
+Threads: every method runs on the broker's event-loop thread except `flush()` and `clean()`,
+which may run in worker threads concurrently with appends, reads, rolls, retention and
+truncation (the cleaner's side is described in `rafka.log.cleaner`).
 `self._lock` guards the segment list and each segment's files and index arrays; `flush()`
 holds it only to write pending index entries and duplicate the file descriptors of dirty
 segments, then fsyncs the duplicates without it (a segment deleted meanwhile is fsynced
 harmlessly through its duplicate). `self._flush_lock` makes flush, truncate_to, close and
-delete mutually exclusive, so the recovery point written by a flush can never describe a log
-that a concurrent truncation already cut.
+delete, and the cleaner's segment swap mutually exclusive, so the recovery point written by a
+flush can never describe a log that a concurrent truncation already cut.
 
 Guarantee: when `flush()` returns, every batch whose `append()` returned before `flush()` was
 called is on disk (data, size, index entries and directory entries fsynced), and the recovery
@@ -40,6 +41,7 @@ from pathlib import Path
 
 from rafka.log.api import (
     AppendResult,
+    CleanResult,
     LogClosedError,
     LogConfig,
     LogStats,
@@ -51,12 +53,16 @@ from rafka.log.api import (
 from rafka.log.append import prepare_append
 from rafka.log.base import LogProperties
 from rafka.log.checkpoint import (
+    CLEANER_OFFSET_FILE,
     LOG_START_OFFSET_FILE,
     RECOVERY_POINT_FILE,
+    CleanerCheckpointFile,
     CleanShutdownMarker,
     OffsetCheckpointFile,
     fsync_dir,
 )
+from rafka.log.cleaner import clean_log
+from rafka.log.disk_cleaning import CleanerHooks
 from rafka.log.recovery import load_log
 from rafka.log.retention import segments_to_delete
 from rafka.log.segment import MAX_RELATIVE_OFFSET, LogSegment
@@ -86,7 +92,7 @@ def _sync_and_close(fds: list[int]) -> None:
         raise error
 
 
-class DiskLog(LogProperties):
+class DiskLog(LogProperties, CleanerHooks):
     """One partition's segmented log in `directory` (created if missing, recovered if the
     last shutdown was not clean)."""
 
@@ -121,6 +127,11 @@ class DiskLog(LogProperties):
         self._start_checkpoint = OffsetCheckpointFile(directory / LOG_START_OFFSET_FILE)
         self._dir_dirty = False
         self._closed = False
+        # Log compaction: where the dirty part begins, when the earliest kept tombstone may
+        # go, and a count of truncations (a cleaner pass that saw another count gives up).
+        self._cleaner_checkpoint = CleanerCheckpointFile(directory / CLEANER_OFFSET_FILE)
+        self._first_dirty, self._clean_horizon = self._read_cleaner_checkpoint()
+        self._truncations = 0
 
     def __repr__(self) -> str:
         return (
@@ -375,6 +386,14 @@ class DiskLog(LogProperties):
         )
         return count
 
+    # ------------------------------------------------------------- compaction
+
+    def clean(self, now_ms: int) -> CleanResult:
+        """See `rafka.log.cleaner`; the hooks it calls are in `rafka.log.disk_cleaning`."""
+        if self._closed:
+            return CleanResult(False, "the log is closed")
+        return clean_log(self, now_ms)
+
     def update_config(self, config: LogConfig) -> None:
         self._config = config
         with self._lock:
@@ -454,6 +473,7 @@ class DiskLog(LogProperties):
         with self._flush_lock:
             if offset >= self._next_offset:
                 return
+            self._truncations += 1
             if offset <= self._log_start_offset or offset <= self._segments[0].base_offset:
                 self._truncate_fully(offset)
                 return
@@ -518,6 +538,7 @@ class DiskLog(LogProperties):
             self._recovery_point = end
         if self._persisted_recovery_point > end:
             self._persist_recovery_point(force=True)
+        self._dirty_from(end)
         self._epochs.truncate_from_end(end)
 
     # ------------------------------------------------------------ close, delete

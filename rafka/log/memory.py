@@ -8,6 +8,12 @@ bytearray (offsets patched in place, as on disk) that is never modified again; r
 read-only `memoryview` slices of it, one per batch, so a read copies nothing and the views stay
 valid for as long as the caller keeps them. `flush()` does nothing; `close()` only marks the
 log closed.
+
+Compaction: this engine does *not* compact. `clean()` reports that and changes nothing, so a
+cleanup.policy=compact topic here keeps every record (time and size retention still apply
+with compact,delete). Nothing in memory outlives the process, so compaction would only save
+memory; the readers (consumers, the group coordinator's reload) already take the last value
+per key. The keyless-record check of compacted topics applies to both engines.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from collections.abc import Callable, Sequence
 
 from rafka.log.api import (
     AppendResult,
+    CleanResult,
     LogClosedError,
     LogConfig,
     LogStats,
@@ -324,6 +331,9 @@ class MemoryLog(LogProperties):
             self._log_start_offset,
         )
         return count
+
+    def clean(self, now_ms: int) -> CleanResult:
+        return CleanResult(False, "the in-memory engine does not compact (retention only)")
 
     def update_config(self, config: LogConfig) -> None:
         self._config = config

@@ -4,8 +4,11 @@ trust them, and leave a log that is safe to append to.
 Steps, in order:
 1. Note whether the clean-shutdown marker is there, then remove it (and fsync the directory)
    before touching anything else, so a crash during loading makes the next load unclean too.
-2. Delete leftovers of interrupted operations: `*.tmp` (checkpoint writes), `*.deleted`,
-   `*.cleaned`, `*.swap`, and index files whose `.log` is gone.
+2. Finish an interrupted segment swap of the log cleaner (a `<base>.log.swap` exists: it
+   replaces the old segments whose offsets it covers, `rafka.log.swap`), then delete
+   leftovers of interrupted operations: `*.tmp` (checkpoint writes), `*.deleted`,
+   `*.cleaned` (a cleaner pass that had not committed), other `*.swap`, and index files
+   whose `.log` is gone.
 3. Open every `<20-digit base offset>.log`, in offset order.
 4. Clean shutdown: each segment gets the cheap tail check (its indexes' last entries, then the
    headers of the batches after the last indexed one must end exactly at the end of the file).
@@ -50,6 +53,7 @@ from rafka.log.segment import (
     LogSegment,
     parse_segment_name,
 )
+from rafka.log.swap import complete_interrupted_swaps
 
 logger = logging.getLogger("rafka.log")
 
@@ -82,7 +86,11 @@ def load_log(directory: Path, config: LogConfig, now_ms: int) -> LoadedLog:
     clean = marker.exists()
     marker.remove()
 
+    swapped = complete_interrupted_swaps(directory)
     stray = _delete_stray_files(directory)
+    if swapped:
+        # The swapped-in segment has no trusted index and must be rescanned.
+        clean = False
 
     recovery_checkpoint = OffsetCheckpointFile(directory / RECOVERY_POINT_FILE)
     start_checkpoint = OffsetCheckpointFile(directory / LOG_START_OFFSET_FILE)

@@ -27,12 +27,25 @@ import struct
 from collections.abc import Iterator
 from pathlib import Path
 
+from crc32c import crc32c
+
 from rafka.log.index_file import IndexCorruptError
 from rafka.log.offset_index import ENTRY_SIZE as OFFSET_ENTRY_SIZE
 from rafka.log.offset_index import OffsetIndex
 from rafka.log.time_index import ENTRY_SIZE as TIME_ENTRY_SIZE
 from rafka.log.time_index import NO_TIMESTAMP, TimeIndex
-from rafka.records.batch import BATCH_HEADER_SIZE, LOG_OVERHEAD, BatchError, check_batch
+from rafka.records.batch import (
+    BATCH_HEADER_SIZE,
+    CRC_START,
+    LOG_OVERHEAD,
+    MAGIC_V2,
+    BatchError,
+    BatchHeader,
+    Compression,
+    CorruptBatchError,
+    InvalidBatchError,
+    parse_header,
+)
 
 logger = logging.getLogger("rafka.log")
 
@@ -73,6 +86,38 @@ def parse_segment_name(name: str) -> int | None:
     return int(stem)
 
 
+def check_stored_batch(buf: bytes | bytearray | memoryview, pos: int) -> BatchHeader:
+    """Check a batch the log itself wrote: length, magic, CRC32C, codec, counts.
+
+    Unlike the produce-time `check_batch`, a record count below lastOffsetDelta + 1 is fine:
+    the log cleaner keeps a rewritten batch's offset span and drops records from inside it,
+    so a compacted batch has gaps between its offsets, exactly as in Kafka.
+    """
+    header = parse_header(buf, pos)
+    if header.batch_length < _MIN_BATCH_LENGTH:
+        raise CorruptBatchError(f"record batch length {header.batch_length} is impossible")
+    end = pos + header.size
+    if end > len(buf):
+        raise CorruptBatchError(
+            f"record batch truncated: needs {header.size} bytes, {len(buf) - pos} present"
+        )
+    if header.magic != MAGIC_V2:
+        raise InvalidBatchError(f"record batch magic {header.magic} is not supported (need 2)")
+    actual = crc32c(memoryview(buf)[pos + CRC_START : end])
+    if actual != header.crc:
+        raise CorruptBatchError(
+            f"record batch CRC mismatch: stored {header.crc:#010x}, computed {actual:#010x}"
+        )
+    if header.attributes & 0x07 > Compression.ZSTD:
+        raise InvalidBatchError(f"record batch compression codec {header.attributes & 7}")
+    if header.last_offset_delta < 0 or not 0 <= header.record_count <= header.last_offset_delta + 1:
+        raise InvalidBatchError(
+            f"record batch has record count {header.record_count} and last offset delta "
+            f"{header.last_offset_delta}"
+        )
+    return header
+
+
 def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
     view = memoryview(data)
     while view:
@@ -88,10 +133,13 @@ class LogSegment:
         size: int,
         index_interval_bytes: int,
         index_max_bytes: int,
+        suffix: str = "",
     ) -> None:
+        # `suffix` names the files of a segment being built beside the live ones (the log
+        # cleaner writes `<base>.log.cleaned` and its indexes that way, rafka.log.swap).
         name = segment_name(base_offset)
         self.base_offset = base_offset
-        self.log_path = directory / (name + LOG_SUFFIX)
+        self.log_path = directory / (name + LOG_SUFFIX + suffix)
         self._fd = fd
         # Bytes of whole batches in the file (appends only ever add whole batches).
         self.size = size
@@ -107,10 +155,14 @@ class LogSegment:
         self._rolling_base_ms: int | None = None
         self._bytes_since_index = 0
         self._offset_index = OffsetIndex(
-            directory / (name + INDEX_SUFFIX), base_offset, index_max_bytes // OFFSET_ENTRY_SIZE
+            directory / (name + INDEX_SUFFIX + suffix),
+            base_offset,
+            index_max_bytes // OFFSET_ENTRY_SIZE,
         )
         self._time_index = TimeIndex(
-            directory / (name + TIME_INDEX_SUFFIX), base_offset, index_max_bytes // TIME_ENTRY_SIZE
+            directory / (name + TIME_INDEX_SUFFIX + suffix),
+            base_offset,
+            index_max_bytes // TIME_ENTRY_SIZE,
         )
         self._indexes_loaded = False
         # Something (bytes, index entries, a truncation) is not yet fsynced.
@@ -129,12 +181,13 @@ class LogSegment:
         index_interval_bytes: int,
         index_max_bytes: int,
         now_ms: int,
+        suffix: str = "",
     ) -> LogSegment:
         """A new, empty segment (any leftover files of the same name are emptied)."""
-        path = directory / (segment_name(base_offset) + LOG_SUFFIX)
+        path = directory / (segment_name(base_offset) + LOG_SUFFIX + suffix)
         flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC
         fd = os.open(path, flags, 0o644)
-        segment = cls(directory, base_offset, fd, 0, index_interval_bytes, index_max_bytes)
+        segment = cls(directory, base_offset, fd, 0, index_interval_bytes, index_max_bytes, suffix)
         segment._offset_index.reset()
         segment._time_index.reset()
         segment._indexes_loaded = True
@@ -273,7 +326,7 @@ class LogSegment:
                 buf = os.pread(self._fd, want, position)
                 buf_start, at = position, 0
             try:
-                header = check_batch(buf, at)
+                header = check_stored_batch(buf, at)
             except BatchError as exc:
                 reason = f"{exc} (byte {position})"
                 break
@@ -487,6 +540,11 @@ class LogSegment:
                 boundary += length + LOG_OVERHEAD
         view = memoryview(window)[start - window_start : boundary - window_start]
         return view, boundary == end_cap
+
+    def dup_fd(self) -> int:
+        """A duplicate of the `.log` descriptor, readable after this segment is deleted (the
+        caller closes it)."""
+        return os.dup(self._fd)
 
     def read_bytes(self, position: int, size: int) -> bytes:
         return os.pread(self._fd, size, position)

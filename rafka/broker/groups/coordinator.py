@@ -9,14 +9,18 @@ offsets of groups that stayed empty for `offsets_retention_ms`.
 Durability: an offset commit is appended to the offsets topic before this returns (so a
 following OffsetFetch on any connection sees it), and the front door acknowledges it only once
 the returned `PendingResult` settles, which waits for the fsync when the offsets topic's flush
-policy asks for one. Group metadata (members and assignments) is appended without waiting for
-an fsync: losing the latest copy in a crash only costs the group one extra rebalance.
+policy asks for one. Group metadata (members and assignments) written when a generation
+completes gets the same treatment: the SyncGroup answers (and a static member's JoinGroup
+answer) go out only once that write is durable in the same sense, so a broker that said
+"Stable" comes back Stable after a power loss. The metadata written when a group becomes
+Empty has nobody waiting for it and is not waited on.
 
 Front doors are protocol-neutral clients of this: plain values in, plain values out.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
@@ -24,7 +28,7 @@ from rafka.broker.groups import codec
 from rafka.broker.groups.consumer_protocol import CONSUMER_PROTOCOL_TYPE
 from rafka.broker.groups.errors import GroupError
 from rafka.broker.groups.group import Group, Member
-from rafka.broker.groups.membership import JoinCallback, Membership, SyncCallback
+from rafka.broker.groups.membership import JoinCallback, Membership, Stored, SyncCallback
 from rafka.broker.groups.model import (
     UNKNOWN_MEMBER_ID,
     CommitRequest,
@@ -174,7 +178,7 @@ class GroupCoordinator:
     def rebalances(self) -> int:
         return self._membership.rebalances if self._membership is not None else 0
 
-    def _store_group(self, group: Group) -> GroupError | None:
+    def _store_group(self, group: Group, then: Stored | None) -> None:
         stored = codec.StoredGroup(
             group.protocol_type or "",
             group.generation_id,
@@ -197,14 +201,28 @@ class GroupCoordinator:
         )
         record = (codec.encode_group_key(group.group_id), codec.encode_group_value(stored))
         try:
-            self.store.write(group.group_id, [record], durable=False)
+            wait = self.store.write(group.group_id, [record], durable=then is not None)
         except StoreError as exc:
-            return (
-                GroupError.UNKNOWN_SERVER_ERROR
-                if exc.too_large
-                else (GroupError.COORDINATOR_NOT_AVAILABLE)
-            )
-        return None
+            if then is not None:
+                then(
+                    GroupError.UNKNOWN_SERVER_ERROR
+                    if exc.too_large
+                    else GroupError.COORDINATOR_NOT_AVAILABLE
+                )
+            return
+        if then is None:
+            return
+        if wait is None:
+            then(None)
+            return
+
+        def done(future: asyncio.Future[None]) -> None:
+            failed = future.cancelled() or future.exception() is not None
+            if failed:
+                logger.error("group %s: its metadata could not be made durable", group.group_id)
+            then(GroupError.COORDINATOR_NOT_AVAILABLE if failed else None)
+
+        asyncio.ensure_future(wait).add_done_callback(done)
 
     # ------------------------------------------------------------ offsets
 

@@ -5,8 +5,9 @@ This follows Kafka's GroupCoordinator closely, because clients depend on its exa
 - A JoinGroup parks until every member has rejoined (or the rebalance timeout passes); then
   the generation advances, a protocol every member supports is chosen, the leader is sent all
   members' metadata and everyone gets an answer.
-- The leader's SyncGroup carries the assignment. It is stored durably as group metadata, then
-  every member's parked SyncGroup is answered with its share and the group is Stable.
+- The leader's SyncGroup carries the assignment. It is stored as group metadata and, once
+  that write is as durable as an offset commit would be (fsynced when the offsets topic says
+  so), every member's parked SyncGroup is answered with its share and the group is Stable.
 - Each member has one session timer, re-armed by every heartbeat, commit or sync; when it fires
   the member is removed and the rest rebalance. A member whose JoinGroup or SyncGroup is parked
   is kept alive, except a new member that waits longer than the new-member join timeout.
@@ -17,7 +18,9 @@ This follows Kafka's GroupCoordinator closely, because clients depend on its exa
   to rejoin with, so a client that times out and retries does not leave a ghost member behind.
 
 Answers to parked requests are callbacks: the front door turns them into whatever it awaits.
-Everything runs on the event loop thread; nothing here blocks or sleeps.
+Everything runs on the event loop thread; nothing here blocks or sleeps. Storing group metadata
+reports back through a callback too, possibly later (after an fsync), so each answer that
+depends on it re-checks that the group is still where it was when the write was made.
 """
 
 from __future__ import annotations
@@ -46,8 +49,11 @@ logger = logging.getLogger("rafka.groups")
 
 JoinCallback = Callable[[JoinResult], None]
 SyncCallback = Callable[[SyncResult], None]
-# Persist the group's metadata (members and assignments); returns an error if it could not.
-StoreGroup = Callable[[Group], GroupError | None]
+# Called once group metadata is durable (None) or could not be stored (the error).
+Stored = Callable[[GroupError | None], None]
+# Persist the group's metadata (members and assignments). With a callback, call it once the
+# write is durable or has failed (right away or later); without one, nobody waits for it.
+StoreGroup = Callable[[Group, Stored | None], None]
 
 _REBALANCING = (GroupState.STABLE, GroupState.COMPLETING_REBALANCE, GroupState.EMPTY)
 
@@ -229,25 +235,28 @@ class Membership:
                 member.awaiting_join = respond
                 self._prepare_rebalance(group, f"static member {new_member_id} changed protocols")
                 return
-            error = self.store_group(group)
-            if error is not None:
-                group.replace_static_member(member, old_id)
-                member.protocols = old_protocols
-                respond(JoinResult(error, UNKNOWN_MEMBER_ID))
-                return
             # No rebalance. The old leader id is returned, so even a restarted leader sees
             # itself as a follower and just fetches its stored assignment with SyncGroup.
-            respond(
-                JoinResult(
-                    None,
-                    new_member_id,
-                    group.generation_id,
-                    group.protocol_type,
-                    group.protocol_name,
-                    old_leader or "",
-                    group.current_members() if group.leader_id == new_member_id else (),
-                )
+            answer = JoinResult(
+                None,
+                new_member_id,
+                group.generation_id,
+                group.protocol_type,
+                group.protocol_name,
+                old_leader or "",
+                group.current_members() if group.leader_id == new_member_id else (),
             )
+
+            def stored(error: GroupError | None) -> None:
+                if error is None:
+                    respond(answer)
+                    return
+                if group.members.get(new_member_id) is member:
+                    group.replace_static_member(member, old_id)
+                    member.protocols = old_protocols
+                respond(JoinResult(error, UNKNOWN_MEMBER_ID))
+
+            self.store_group(group, stored)
         else:
             member.awaiting_join = respond
             if group.is_in(GroupState.COMPLETING_REBALANCE):
@@ -339,7 +348,7 @@ class Membership:
         self.rebalances += 1
         if group.is_in(GroupState.EMPTY):
             logger.info("group %s is empty at generation %d", group.group_id, group.generation_id)
-            self.store_group(group)
+            self.store_group(group, None)
             return
         logger.info(
             "group %s: generation %d with %d members, protocol %s, leader %s",
@@ -434,11 +443,25 @@ class Membership:
     def _complete_sync(self, group: Group, assignments: Mapping[str, bytes]) -> None:
         for member in group.members.values():
             member.assignment = assignments.get(member.member_id, b"")
-        error = self.store_group(group)
-        if error is not None:
-            self._reset_assignments(group, error)
-            self._maybe_prepare_rebalance(group, "storing the assignment failed")
-            return
+        generation = group.generation_id
+
+        def stored(error: GroupError | None) -> None:
+            # While the write was made durable the group stayed CompletingRebalance; if it
+            # moved on meanwhile (a member joined or left), its parked syncs were answered
+            # then, and this generation's assignment is history.
+            if group.generation_id != generation or not group.is_in(
+                GroupState.COMPLETING_REBALANCE
+            ):
+                return
+            if error is not None:
+                self._reset_assignments(group, error)
+                self._maybe_prepare_rebalance(group, "storing the assignment failed")
+                return
+            self._become_stable(group)
+
+        self.store_group(group, stored)
+
+    def _become_stable(self, group: Group) -> None:
         group.transition_to(GroupState.STABLE, self.clock())
         logger.info("group %s: generation %d is stable", group.group_id, group.generation_id)
         for member in group.members.values():

@@ -7,8 +7,17 @@ durability, recovery and tooling for free. Each group lives in one partition of 
 tombstone (null value) when an offset or group is deleted. Writes go through
 `Partition.append` like any produce, so the high watermark and parked fetches behave as for
 any topic. On start the coordinator reads every partition from its log start; the last value
-of each key wins, which is exactly what log compaction keeps, so loading is correct with or
-without compaction.
+of each key wins, which is exactly what log compaction keeps, so loading gives the same groups
+and offsets before and after the cleaner has run (tombstones included: a key whose last record
+is a tombstone is absent either way, and the cleaner only drops a tombstone once
+delete.retention.ms has passed since it first kept it).
+
+Segments: compaction only ever rewrites closed segments, and start-up reads the active one in
+full, so the topic rolls at 16 MiB or after an hour, whichever comes first. Kafka uses 100 MiB
+(offsets.topic.segment.bytes) spread over 50 partitions; here four partitions share one event
+loop that decodes every record at start-up, and a quiet broker would take months to fill
+100 MiB, so its commits would never be compacted. An hour bounds how long a quiet partition
+waits; the cleaner merges the small cleaned segments back together on its next passes.
 
 Partition count: the default is 4, not Kafka's 50. On one node every partition shares one
 disk and one event loop, so more partitions only add files and start-up reads; a few still
@@ -43,7 +52,15 @@ from rafka.records.builder import decode_batch
 logger = logging.getLogger("rafka.groups")
 
 OFFSETS_TOPIC = "__consumer_offsets"
-OFFSETS_TOPIC_SEGMENT_BYTES = 100 * 1024 * 1024  # offsets.topic.segment.bytes
+OFFSETS_TOPIC_SEGMENT_BYTES = 16 * 1024 * 1024  # offsets.topic.segment.bytes (see above)
+OFFSETS_TOPIC_SEGMENT_MS = 60 * 60 * 1000
+# What the topic is created with; an existing topic gets the keys it lacks (older versions
+# created it without segment.ms), never changes to what it has.
+OFFSETS_TOPIC_CONFIGS = {
+    "cleanup.policy": "compact",
+    "segment.bytes": str(OFFSETS_TOPIC_SEGMENT_BYTES),
+    "segment.ms": str(OFFSETS_TOPIC_SEGMENT_MS),
+}
 _CONTROL_BATCH = 0x20
 _READ_CHUNK_BYTES = 1024 * 1024
 
@@ -115,14 +132,15 @@ class OffsetsTopicStore:
             created = self.broker.create_topic(
                 OFFSETS_TOPIC,
                 self.settings.offsets_topic_partitions,
-                {
-                    "cleanup.policy": "compact",
-                    "segment.bytes": str(OFFSETS_TOPIC_SEGMENT_BYTES),
-                },
+                OFFSETS_TOPIC_CONFIGS,
                 internal=True,
             )
             assert created is not None
             topic = created
+        elif any(name not in topic.record.configs for name in OFFSETS_TOPIC_CONFIGS):
+            self.broker.set_topic_configs(
+                OFFSETS_TOPIC, {**OFFSETS_TOPIC_CONFIGS, **topic.record.configs}
+            )
         return len(topic.partitions)
 
     def partition_count(self) -> int:

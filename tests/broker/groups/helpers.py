@@ -29,12 +29,16 @@ REBALANCE_MS = 30_000
 
 @dataclass
 class FakeStore:
-    """Keeps every record written, in order; can be told to fail."""
+    """Keeps every record written, in order; can be told to fail. With `hold_durable`, a
+    durable write returns a future (in `held`) that the test resolves, standing in for an
+    fsync that has not finished yet; that needs a running event loop."""
 
     records: list[tuple[str, KeyValue]] = field(default_factory=list)
     topics: dict[str, int] = field(default_factory=lambda: {"t": 6, "u": 2})
     fail: StoreError | None = None
     durable_waits: int = 0
+    hold_durable: bool = False
+    held: list[asyncio.Future[None]] = field(default_factory=list)
 
     def write(
         self, group_id: str, records: Sequence[KeyValue], durable: bool
@@ -42,6 +46,11 @@ class FakeStore:
         if self.fail is not None:
             raise self.fail
         self.records.extend((group_id, record) for record in records)
+        if durable and self.hold_durable:
+            self.durable_waits += 1
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self.held.append(future)
+            return future
         return None
 
     def load(self) -> LoadedGroups:
