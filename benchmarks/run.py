@@ -12,9 +12,12 @@ Three parts, all in one invocation:
    the kcat probe, and the machine's physical limits.
 2. Our own measurements with `rafka.bench` for every Kafka-compatible broker (Rafka both ways and
    Tansu), again one fresh broker per cell: consume timed to the last message (no client
-   timeouts or fetch back-off in the figure), end-to-end latency with a receiver that wakes per
-   message, 1 MiB produce requests against the page-cache write bandwidth, and Rafka's gRPC
-   API (PublishBatch and the Consume stream through `rafka.client`).
+   timeouts or fetch back-off in the figure), both with the librdkafka consumer (what an
+   application sees) and with the raw Fetch client (`--consumer fetch`: batch headers counted,
+   no record decoded, so the figure is the broker's serving rate, not the Python client's),
+   end-to-end latency with a receiver that wakes per message, 1 MiB produce requests against
+   the page-cache write bandwidth, and Rafka's gRPC API (PublishBatch and the Consume stream
+   through `rafka.client`).
 3. The report: JSON in benchmarks/results/, docs/benchmarks.md (ratios to every peer, met / not
    met against each target of issue 7) and docs/benchmarks.png (`benchmarks/report.py`).
 """
@@ -128,6 +131,12 @@ def our_cells(a: argparse.Namespace) -> list[tuple[str, dict[str, Any], Workload
             w = Workload(size=size, count=count, partitions=parts, acks="1", linger_ms=5,
                          max_seconds=cap)
             cells.append(("consume", {"size": size, "parts": parts, "linger": 5}, w,
+                          ("produce", "consume")))
+    for size, count in sizes:  # the same cells read by the raw Fetch client (serving rate)
+        for parts in (1, 6):
+            w = Workload(size=size, count=count, partitions=parts, acks="1", linger_ms=5,
+                         max_seconds=cap, consumer="fetch")
+            cells.append(("fetch", {"size": size, "parts": parts, "linger": 5}, w,
                           ("produce", "consume")))
     for linger in (0, 5):
         w = Workload(size=100, count=1, rate=5000, latency_seconds=lat_secs,
@@ -276,8 +285,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--add-to", type=Path, metavar="RESULT_JSON",
                     help="run only part 2's cells of --kinds and merge them into a saved result "
                     "(e.g. cells that run.py did not have when that result was made)")
-    ap.add_argument("--kinds", default="consume,latency,large,grpc",
-                    help="part 2 cells to run (default: all of consume,latency,large,grpc)")
+    ap.add_argument("--kinds", default="consume,fetch,latency,large,grpc",
+                    help="part 2 cells to run (default: all of consume,fetch,latency,large,grpc;"
+                    " fetch = consume cells read by the raw Fetch client)")
     a = ap.parse_args(argv)
     a.repeat = a.repeat or (1 if a.quick else 3)
     a.peers = [p for p in a.peers.split(",") if p]

@@ -9,7 +9,9 @@
 
 Transports implement `Driver` (`_drivers.py`, which also describes the gRPC hook). Timing rules:
 produce runs from the first send to the last acknowledgement; consume from the first fetch to
-the arrival of the last expected message, never to a timeout; latency is measured per message
+the arrival of the last expected message, never to a timeout (read by librdkafka, or with
+`Workload(consumer="fetch")` by the raw Fetch client of `_rawfetch.py`, which counts records from
+batch headers and so measures the broker's serving rate); latency is measured per message
 from its scheduled send time by a receiver that wakes for every message.
 """
 
@@ -26,6 +28,7 @@ from rafka.bench._runner import BenchReport, ProgressFactory, default_topic, run
 from rafka.bench._workload import (
     ACKS,
     COMPRESSIONS,
+    CONSUMERS,
     PAYLOADS,
     WORKLOADS,
     Progress,
@@ -35,6 +38,7 @@ from rafka.bench._workload import (
 __all__ = [
     "ACKS",
     "COMPRESSIONS",
+    "CONSUMERS",
     "DEFAULT_ADDRESS",
     "PAYLOADS",
     "VIAS",

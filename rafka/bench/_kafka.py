@@ -4,7 +4,9 @@ Produce is the harness's fastest correct path (`produce_batch` of prebuilt messa
 round-robin per call of 1000, failures reported); consume assigns every partition from the
 beginning and asks for exactly the messages still missing, so the last call returns when the
 last message arrives instead of waiting out a timeout; the latency receiver polls one message
-at a time.
+at a time. With `Workload.consumer == "fetch"` the consume workload reads with the raw Fetch
+client instead (`_rawfetch.py`: batch headers counted, no record decoded), which measures how
+fast the broker serves rather than how fast a Python consumer decodes.
 """
 
 from __future__ import annotations
@@ -144,6 +146,8 @@ class KafkaDriver:
 
     # ----------------------------------------------------------------------------- consume
     def consume(self, topic: str, expected: int, w: Workload, progress: Progress) -> Throughput:
+        if w.consumer == "fetch":
+            return self._consume_raw_fetch(topic, expected, w, progress)
         from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
         consumer = Consumer(self._conf(**{
@@ -187,6 +191,24 @@ class KafkaDriver:
         progress(got, expected)
         return Throughput("consume", got, expected, nbytes, t_last - t0, errors, cpu,
                           capped=got < expected)
+
+    def _consume_raw_fetch(self, topic: str, expected: int, w: Workload, progress: Progress
+                           ) -> Throughput:
+        """The broker's serving rate: records counted from batch headers (`_rawfetch.py`).
+
+        Payload bytes are messages x `w.size` (values are not looked at), the same MB as the
+        librdkafka consumer's figure for the uncompressed, key-less messages produce writes.
+        A topic holding more than `expected` records (an existing `--topic`) is counted up to
+        `expected`."""
+        from rafka.bench._rawfetch import RawFetchClient
+
+        with RawFetchClient(self.bootstrap) as client:  # connect and ApiVersions: untimed
+            c0 = _resource_usage()
+            counted = client.count(topic, expected, w.max_seconds, progress)
+            cpu = _resource_usage() - c0
+        got = min(counted.messages, expected)
+        return Throughput("consume", got, expected, got * w.size, counted.seconds, 0, cpu,
+                          capped=counted.capped)
 
     # ----------------------------------------------------------------------------- latency
     def latency(self, topic: str, w: Workload, progress: Progress) -> Latency:

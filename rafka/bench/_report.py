@@ -57,6 +57,7 @@ def render(report: BenchReport, console: Console) -> None:
         f"[bold]rafka bench[/bold] via {report.via} -> {report.address}: {w.size} B x "
         f"{w.count:,}, {w.partitions} partition(s), acks={w.acks}, linger.ms={w.linger_ms}, "
         f"compression={w.compression}" + (f", batch.size={w.batch_bytes}" if w.batch_bytes else "")
+        + (f", consumer={w.consumer}" if w.consumer != "librdkafka" else "")
     )
     rows = [r for r in report.results.values() if isinstance(r, Throughput)]
     if rows:

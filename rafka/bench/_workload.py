@@ -10,6 +10,9 @@ WORKLOADS = ("produce", "consume", "latency")
 ACKS = ("0", "1", "all")
 COMPRESSIONS = ("none", "gzip", "snappy", "lz4", "zstd")
 PAYLOADS = ("zeros", "random")
+# Who reads in the consume workload over Kafka: librdkafka (confluent-kafka, decodes every
+# message) or the raw Fetch client (`_rawfetch.py`, counts records from batch headers).
+CONSUMERS = ("librdkafka", "fetch")
 
 # progress(done, total): called from the workload's own loop a few times a second at most.
 Progress = Callable[[int, int], None]
@@ -35,6 +38,8 @@ class Workload:
     batch_bytes: int | None = None
     # "zeros" as ../shared/bench does; "random" for a fair test of compression.
     payload: str = "zeros"
+    # "librdkafka": what an application sees; "fetch": how fast the broker serves (see CONSUMERS).
+    consumer: str = "librdkafka"
     max_seconds: float = 30.0
     rate: int = 5000
     latency_seconds: float = 10.0
@@ -54,6 +59,8 @@ class Workload:
             problems.append(f"compression must be one of {', '.join(COMPRESSIONS)}")
         if self.payload not in PAYLOADS:
             problems.append(f"payload must be one of {', '.join(PAYLOADS)}")
+        if self.consumer not in CONSUMERS:
+            problems.append(f"consumer must be one of {', '.join(CONSUMERS)}")
         if self.linger_ms < 0 or self.latency_linger_ms < 0:
             problems.append("linger must be >= 0 ms")
         if self.max_seconds <= 0 or self.latency_seconds <= 0:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from rafka.bench import (
     ACKS,
     COMPRESSIONS,
+    CONSUMERS,
     DEFAULT_ADDRESS,
     PAYLOADS,
     VIAS,
@@ -70,6 +71,11 @@ def add_parser(subparsers: Any) -> None:
                         "e.g. 1MiB for 1 MiB produce requests (client default)")
     parser.add_argument("--payload", choices=PAYLOADS, default=d.payload,
                         help=f"message contents; random for compression tests ({d.payload})")
+    parser.add_argument("--consumer", choices=CONSUMERS, default=d.consumer,
+                        help="who reads in the consume workload (--via kafka): librdkafka "
+                        "(confluent-kafka, decodes every message: what an application sees) or "
+                        "fetch (a raw Fetch client that counts records from batch headers: how "
+                        f"fast the broker serves) ({d.consumer})")
     parser.add_argument("--max-seconds", type=float, default=d.max_seconds,
                         help=f"cap on each produce/consume phase ({d.max_seconds:g} s)")
     parser.add_argument("--rate", type=int, default=d.rate,
@@ -139,9 +145,12 @@ def run(args: argparse.Namespace) -> int:
         workload = Workload(
             size=args.size, count=args.count, partitions=args.partitions, acks=args.acks,
             linger_ms=args.linger_ms, compression=args.compression, batch_bytes=args.batch_bytes,
-            payload=args.payload, max_seconds=args.max_seconds, rate=args.rate,
-            latency_seconds=args.latency_seconds, latency_linger_ms=args.latency_linger_ms,
+            payload=args.payload, consumer=args.consumer, max_seconds=args.max_seconds,
+            rate=args.rate, latency_seconds=args.latency_seconds,
+            latency_linger_ms=args.latency_linger_ms,
         )
+        if args.consumer != Workload().consumer and args.via != "kafka":
+            raise ValueError(f"--consumer {args.consumer} needs --via kafka")
     except ValueError as exc:
         print(f"rafka bench: {exc}", file=sys.stderr)
         return 2

@@ -71,6 +71,25 @@ def test_consume_alone_fills_the_topic_first(shared_broker: BrokerProcess) -> No
     assert results["consume"]["broker_cpu_s"] is None  # no --broker-pid
 
 
+@pytest.mark.parametrize(("partitions", "size"), [(1, "100"), (3, "1KiB")])
+def test_raw_fetch_consumer_reads_what_was_produced(shared_broker: BrokerProcess, partitions: int,
+                                                    size: str) -> None:
+    assert shared_broker.proc is not None
+    done = rafka_bench("produce", "consume", "-b", shared_broker.bootstrap, "-n", "5000",
+                       "-s", size, "-p", str(partitions), "--consumer", "fetch",
+                       "--broker-pid", str(shared_broker.proc.pid), "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["config"]["consumer"] == "fetch" and report["errors"] == 0
+    produced, consumed = report["results"]["produce"], report["results"]["consume"]
+    assert produced["messages"] == 5000
+    assert consumed["messages"] == produced["messages"]
+    assert consumed["bytes"] == produced["bytes"]
+    assert set(consumed) >= THROUGHPUT_FIELDS
+    assert not consumed["capped"] and consumed["seconds"] > 0
+    assert consumed["client_cpu_pct"] is not None and consumed["broker_cpu_s"] is not None
+
+
 def test_table_output(shared_broker: BrokerProcess) -> None:
     done = rafka_bench("produce", "-b", shared_broker.bootstrap, "-n", "500", "--no-progress")
     assert done.returncode == 0, done.stderr
@@ -80,6 +99,9 @@ def test_table_output(shared_broker: BrokerProcess) -> None:
 def test_bad_arguments_exit_2() -> None:
     assert rafka_bench("--size", "4").returncode == 2
     assert rafka_bench("nonsense").returncode == 2
+    assert rafka_bench("--consumer", "nonsense").returncode == 2
+    done = rafka_bench("--via", "grpc", "--consumer", "fetch")
+    assert done.returncode == 2 and "needs --via kafka" in done.stderr
 
 
 def test_via_grpc(shared_broker: BrokerProcess) -> None:
