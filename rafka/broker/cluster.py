@@ -8,15 +8,29 @@ broker keeps the other partitions' logs empty and refuses writes and reads for t
 owner, so a client can route by key. Without `--total-partitions` (the default) the broker is a
 single node that owns every partition of every topic.
 
+Peers are listed by their gRPC addresses (the original's flag); `kafka_peers` lists the same
+brokers' Kafka addresses, as Kafka clients reach them, so the Kafka door can name every
+partition's leader. The layout also fixes what brokers that never talk to each other must
+still agree on: topic ids (derived from the topic name), the cluster id, and which broker
+coordinates a consumer group (Kafka's placement, `abs(hash(group)) % brokers`).
+
 Front doors ask a `ClusterLayout`; nothing here knows a wire protocol.
 """
 
 from __future__ import annotations
 
+import base64
+import uuid
 from dataclasses import dataclass
 from typing import Protocol
 
 from rafka.broker.errors import NotOwnerError
+from rafka.broker.groups.store import partition_for_group
+
+# Topic ids in a static layout are uuid5(this namespace, topic name): every broker creates its
+# share of a topic on its own, and Kafka clients (Metadata v10+, Fetch v13+) treat a topic
+# whose id differs between brokers as deleted and re-created.
+STATIC_TOPIC_ID_NAMESPACE = uuid.UUID("3f6c8f4e-5b0d-5c1e-9a57-7261666b6131")
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +38,8 @@ class BrokerEndpoint:
     broker_id: int
     host: str
     port: int  # the gRPC port
+    # The Kafka listener's address as clients reach it; None when this broker was not told.
+    kafka: tuple[str, int] | None = None
 
     @property
     def address(self) -> str:
@@ -62,6 +78,20 @@ class ClusterLayout(Protocol):
         """Raise NotOwnerError naming the owner unless this broker owns the partition."""
         ...
 
+    def coordinator_id(self, group_id: str) -> int:
+        """Broker id coordinating `group_id` (a single node coordinates every group)."""
+        ...
+
+    @property
+    def cluster_id(self) -> str | None:
+        """The id every broker of the layout reports (None: the broker's own)."""
+        ...
+
+    @property
+    def topic_id_namespace(self) -> uuid.UUID | None:
+        """Set: topic ids are uuid5(namespace, name), equal on every broker; None: random."""
+        ...
+
 
 def parse_peers(text: str) -> list[tuple[str, int]]:
     """`host:port,host:port,...` -> [(host, port)]. Raises ValueError naming a bad entry."""
@@ -88,8 +118,10 @@ class StaticLayout:
         total_partitions: int = 0,
         peers: list[tuple[str, int]] | None = None,
         self_endpoint: tuple[str, int] | None = None,
+        kafka_peers: list[tuple[str, int]] | None = None,
     ) -> None:
         peers = peers or []
+        kafka_peers = kafka_peers or []
         if total_partitions < 0:
             raise ValueError(f"total partitions must be >= 0, got {total_partitions}")
         if total_partitions and not 0 <= partition < total_partitions:
@@ -101,10 +133,29 @@ class StaticLayout:
                 f"{len(peers)} peers given for {total_partitions} partitions; list one gRPC "
                 "address per partition, in partition order"
             )
+        if kafka_peers and not (total_partitions and peers):
+            raise ValueError("Kafka peers are only used in multi-broker mode, with --peers")
+        if kafka_peers and len(kafka_peers) != len(peers):
+            raise ValueError(
+                f"{len(kafka_peers)} Kafka peers given for {len(peers)} peers; list one Kafka "
+                "address per broker, in the order of the peers"
+            )
         self._total = total_partitions
         self._partition = partition if total_partitions else -1
-        self._peers = [BrokerEndpoint(i, host, port) for i, (host, port) in enumerate(peers)]
+        self._peers = [
+            BrokerEndpoint(i, host, port, kafka_peers[i] if kafka_peers else None)
+            for i, (host, port) in enumerate(peers)
+        ]
         self._self_endpoint = self_endpoint
+        # Derived from the layout alone, so brokers given the same peers agree on it.
+        seed = ",".join(b.address for b in self._peers) or str(total_partitions)
+        self._cluster_id = (
+            base64.urlsafe_b64encode(uuid.uuid5(STATIC_TOPIC_ID_NAMESPACE, seed).bytes)
+            .decode()
+            .rstrip("=")
+            if total_partitions
+            else None
+        )
 
     @property
     def total_partitions(self) -> int:
@@ -131,8 +182,23 @@ class StaticLayout:
         host, port = self._self_endpoint
         return (BrokerEndpoint(max(self._partition, 0), host, port),)
 
+    @property
+    def cluster_id(self) -> str | None:
+        return self._cluster_id
+
+    @property
+    def topic_id_namespace(self) -> uuid.UUID | None:
+        return STATIC_TOPIC_ID_NAMESPACE if self._total else None
+
     def owner_id(self, partition: int) -> int:
         return partition if self._total else max(self._partition, 0)
+
+    def coordinator_id(self, group_id: str) -> int:
+        # Kafka places a group by the same hash (over __consumer_offsets partitions); here
+        # every broker computes it over the brokers, so all of them name the same one.
+        if not self._total:
+            return max(self._partition, 0)
+        return partition_for_group(group_id, self._total)
 
     def owns(self, partition: int) -> bool:
         return not self._total or partition == self._partition

@@ -27,6 +27,7 @@ FLAG_KEYS = {
     "partition": "cluster.partition",
     "total_partitions": "cluster.total_partitions",
     "peers": "cluster.peers",
+    "kafka_peers": "cluster.kafka_peers",
 }
 
 
@@ -60,6 +61,10 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--peers", help="multi-broker mode: every broker's gRPC host:port, in partition order"
+    )
+    parser.add_argument(
+        "--kafka-peers",
+        help="multi-broker mode: the same brokers' Kafka host:port (advertised), same order",
     )
     parser.add_argument(
         "--set",
@@ -109,7 +114,9 @@ def run(args: argparse.Namespace) -> int:
         stream=sys.stderr,
     )
     from rafka.server.app import run_server
+    from rafka.server.malloc_tuning import keep_freed_memory
 
+    keep_freed_memory()
     if args.event_loop == "uvloop":
         try:
             import uvloop

@@ -10,6 +10,8 @@
 (the original silently ignored them). `start_broker` runs `rafka broker` with matching
 settings; with several brokers on one machine it gives each its own data dir
 (`./data/partition-P`), Kafka port (9092 + P) and HTTP port (8080 + P) unless told otherwise.
+Following that same rule, peer P's Kafka address is its host with port 9092 + P, which
+`start_broker` passes on as `--kafka-peers` unless given `--kafka-peers` or `--kafka-port`.
 """
 
 from __future__ import annotations
@@ -53,6 +55,11 @@ def broker_argv(args: argparse.Namespace) -> list[str]:
         argv += ["--total-partitions", str(args.total_partitions)]
     if args.peers:
         argv += ["--peers", args.peers]
+        kafka_peers = getattr(args, "kafka_peers", None)
+        if kafka_peers is None and args.kafka_port is None:
+            kafka_peers = _default_kafka_peers(args.peers)
+        if kafka_peers:
+            argv += ["--kafka-peers", kafka_peers]
     if args.retention_seconds is not None:
         argv += ["--retention-seconds", str(args.retention_seconds)]
     for flag in ("host", "storage", "log_level"):
@@ -62,6 +69,15 @@ def broker_argv(args: argparse.Namespace) -> list[str]:
     for item in args.set:
         argv += ["--set", item]
     return argv
+
+
+def _default_kafka_peers(peers: str) -> str:
+    """Peer P's Kafka address under start_broker's own rule (Kafka port 9092 + P); a peer
+    that is not host:port is left for `rafka broker` to report."""
+    hosts = [item.strip().rpartition(":")[0] for item in peers.split(",") if item.strip()]
+    if not all(hosts):
+        return ""
+    return ",".join(f"{host}:{9092 + i}" for i, host in enumerate(hosts))
 
 
 def start_broker(argv: list[str] | None = None) -> int:
@@ -75,6 +91,9 @@ def start_broker(argv: list[str] | None = None) -> int:
     parser.add_argument("--retention-seconds", type=int, help="delete messages older than this")
     parser.add_argument("--data-dir", help="(./data, or ./data/partition-P with several)")
     parser.add_argument("--kafka-port", type=int, help="Kafka protocol port (9092 + P)")
+    parser.add_argument(
+        "--kafka-peers", help="every broker's Kafka host:port, in partition order (9092 + P)"
+    )
     parser.add_argument("--http-port", type=int, help="HTTP port (8080 + P)")
     parser.add_argument("--host", help="bind address (127.0.0.1)")
     parser.add_argument("--storage", help="disk or in_memory (disk)")

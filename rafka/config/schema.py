@@ -189,6 +189,13 @@ KEYS: tuple[Key, ...] = (
         "",
         "multi-broker mode: every broker's gRPC host:port, comma-separated, in partition order",
     ),
+    Key(
+        "cluster.kafka_peers",
+        str,
+        "",
+        "multi-broker mode: the same brokers' Kafka host:port as clients reach them "
+        "(advertised), comma-separated, in the order of cluster.peers",
+    ),
     Key("listeners.kafka.enabled", bool, True, "serve the Kafka wire protocol"),
     Key("listeners.kafka.host", str, "", "Kafka bind address (empty: server.host)"),
     Key("listeners.kafka.port", int, 9092, "Kafka port (0: any free port)", check=_port),

@@ -9,6 +9,13 @@ The HTTP listener that serves all this is `rafka.server.http`.
 """
 
 from rafka.observability.requests import LATENCY_BUCKETS, RequestStats
-from rafka.observability.sources import DoorCounters, Endpoint, Observed
+from rafka.observability.sources import DoorCounters, Endpoint, GrpcCounters, Observed
 
-__all__ = ["LATENCY_BUCKETS", "DoorCounters", "Endpoint", "Observed", "RequestStats"]
+__all__ = [
+    "LATENCY_BUCKETS",
+    "DoorCounters",
+    "Endpoint",
+    "GrpcCounters",
+    "Observed",
+    "RequestStats",
+]

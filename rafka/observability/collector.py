@@ -1,7 +1,8 @@
 """The Prometheus collector: reads the broker's plain integer counters when scraped.
 
 Hot paths only ever do `counter += 1` on plain attributes (`Partition.messages_in`,
-`KafkaFrontDoor.connections_total`, `RequestStats`); nothing there touches prometheus-client.
+`KafkaFrontDoor.connections_total`, the Kafka and gRPC doors' `RequestStats`); nothing there
+touches prometheus-client.
 At scrape time `RafkaCollector.collect()` walks topics, partitions, groups and request stats
 once and yields metric families; it runs on the event loop thread, the only thread that
 changes those counters, so every scrape is a consistent snapshot.
@@ -12,7 +13,7 @@ for tests (the Grafana dashboard may only use names that are in it).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -33,7 +34,6 @@ from rafka.observability.figures import OldestTimestamps
 from rafka.observability.requests import LATENCY_BUCKETS, RequestStats, error_name
 from rafka.observability.sources import Observed
 
-FETCH_API_KEY = 1
 _BUCKET_LABELS = [str(bound) for bound in LATENCY_BUCKETS] + ["+Inf"]
 
 
@@ -41,6 +41,10 @@ class RafkaCollector(Collector):
     def __init__(self, observed: Observed) -> None:
         self.observed = observed
         self.oldest = OldestTimestamps()
+        # Label values per topic, (topic,) and [(topic, "0"), (topic, "1"), ...], kept from
+        # one scrape to the next so a scrape allocates no tuples per partition (see
+        # `exposition.BulkFamily` for why that matters).
+        self._labels: dict[str, tuple[tuple[str], list[tuple[str, str]]]] = {}
 
     def describe(self) -> list[Metric]:
         # Describing would mean collecting; returning nothing keeps registration cheap.
@@ -49,6 +53,7 @@ class RafkaCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         yield from self._broker()
         yield from self._kafka_door()
+        yield from self._grpc_door()
         if self.observed.loaded:
             # Logs load (and close) in a worker thread; read them only while they are open.
             yield from self._topics_and_partitions()
@@ -140,11 +145,16 @@ class RafkaCollector(Collector):
         partition_count = 0
         self.oldest.start_pass()
         oldest_of = self.oldest.get
+        known, self._labels = self._labels, {}
         for name, topic in broker.topics.items():
             m_in = m_out = b_in = b_out = kept = 0
-            for partition in topic.partitions:
+            cached = known.get(name)
+            if cached is None or len(cached[1]) != len(topic.partitions):
+                cached = ((name,), [(name, str(p.index)) for p in topic.partitions])
+            self._labels[name] = cached
+            topic_labels, partition_labels = cached
+            for partition, labels in zip(topic.partitions, partition_labels, strict=True):
                 log = partition.log
-                labels = (name, str(partition.index))
                 log_start, log_end = log.log_start_offset, log.log_end_offset
                 start.add(labels, log_start)
                 end.add(labels, log_end)
@@ -164,7 +174,6 @@ class RafkaCollector(Collector):
                 flushes += stats.flushes
                 recovered += stats.segments_recovered
             partition_count += len(topic.partitions)
-            topic_labels = (name,)
             messages_in.add(topic_labels, m_in)
             messages_out.add(topic_labels, m_out)
             bytes_in.add(topic_labels, b_in)
@@ -203,50 +212,35 @@ class RafkaCollector(Collector):
             "Kafka client connections accepted",
             value=door.connections_total if door is not None else 0,
         )
-        requests = CounterMetricFamily(
-            "rafka_kafka_requests", "Kafka requests answered, by API", labels=["api"]
-        )
-        errors = CounterMetricFamily(
-            "rafka_kafka_request_errors",
+        yield from _request_families(
+            "rafka_kafka",
+            "Kafka requests answered, by API",
             "Error codes in Kafka responses (one per partition or group that failed), by API "
             "and Kafka error name",
-            labels=["api", "error"],
-        )
-        latency = HistogramMetricFamily(
-            "rafka_kafka_request_duration_seconds",
             "Time from a decoded request to its response (Fetch includes its long-poll wait)",
-            labels=["api"],
+            door.requests if door is not None else None,
+            door.api_name if door is not None else str,
+            error_name,
         )
-        if door is not None:
-            stats: RequestStats = door.requests
-            fetch_errors = self._read_errors()
-            for api_key, api in sorted(stats.apis.items()):
-                name = door.api_name(api_key)
-                requests.add_metric([name], api.count)
-                codes = dict(api.errors)
-                if api_key == FETCH_API_KEY:
-                    for code, count in fetch_errors.items():
-                        codes[code] = codes.get(code, 0) + count
-                for code, count in sorted(codes.items()):
-                    errors.add_metric([name, error_name(code)], count)
-                cumulative, buckets = 0, []
-                for label, count in zip(_BUCKET_LABELS, api.buckets, strict=True):
-                    cumulative += count
-                    buckets.append((label, cumulative))
-                latency.add_metric([name], buckets, api.seconds)
-        yield from (requests, errors, latency)
 
-    def _read_errors(self) -> dict[int, int]:
-        """Per-partition Fetch errors: Fetch responses are pre-encoded for speed, so their
-        partition error codes are counted where the reads fail (`Broker.read_errors`) and named
-        here by the Kafka door's own mapping."""
-        from rafka.server.kafka.errors import error_code_for
+    # ---------------------------------------------------------------- gRPC door
 
-        codes: dict[int, int] = {}
-        for kind, count in self.observed.broker.read_errors.items():
-            code = int(error_code_for(kind.__new__(kind)))
-            codes[code] = codes.get(code, 0) + count
-        return codes
+    def _grpc_door(self) -> Iterator[Metric]:
+        door = self.observed.grpc
+        yield GaugeMetricFamily(
+            "rafka_grpc_streams_open",
+            "gRPC Consume streams open now",
+            value=door.streams_open if door is not None else 0,
+        )
+        yield from _request_families(
+            "rafka_grpc",
+            "gRPC calls finished (Consume streams when they end), by method",
+            "gRPC calls that ended with a status other than OK, by method and status name",
+            "Time from a gRPC call's arrival to its response (unary methods only)",
+            door.requests if door is not None else None,
+            door.api_name if door is not None else str,
+            door.error_name if door is not None else str,
+        )
 
     # ---------------------------------------------------------------- consumer groups
 
@@ -304,6 +298,41 @@ class RafkaCollector(Collector):
         )
 
 
+def _request_families(
+    prefix: str,
+    requests_help: str,
+    errors_help: str,
+    latency_help: str,
+    stats: RequestStats | None,
+    api_name: Callable[[int], str],
+    error_of: Callable[[int], str],
+) -> Iterator[Metric]:
+    """`<prefix>_requests` [api], `<prefix>_request_errors` [api, error] and
+    `<prefix>_request_duration_seconds` [api] of one front door's counters. An API whose
+    calls all went unmeasured (gRPC streams) has no histogram series."""
+    requests = CounterMetricFamily(f"{prefix}_requests", requests_help, labels=["api"])
+    errors = CounterMetricFamily(
+        f"{prefix}_request_errors", errors_help, labels=["api", "error"]
+    )
+    latency = HistogramMetricFamily(
+        f"{prefix}_request_duration_seconds", latency_help, labels=["api"]
+    )
+    if stats is not None:
+        for key, api in sorted(stats.apis.items()):
+            name = api_name(key)
+            requests.add_metric([name], api.count)
+            for code, count in sorted(api.errors.items()):
+                errors.add_metric([name, error_of(code)], count)
+            if not any(api.buckets):
+                continue
+            cumulative, buckets = 0, []
+            for label, count in zip(_BUCKET_LABELS, api.buckets, strict=True):
+                cumulative += count
+                buckets.append((label, cumulative))
+            latency.add_metric([name], buckets, api.seconds)
+    yield from (requests, errors, latency)
+
+
 class Exporter:
     """Everything `/metrics` serves: the broker's collector and prometheus-client's process,
     platform and garbage-collector collectors (`process_*`, `python_*`).
@@ -359,6 +388,10 @@ METRIC_NAMES: frozenset[str] = frozenset(
         "rafka_kafka_requests",
         "rafka_kafka_request_errors",
         "rafka_kafka_request_duration_seconds",
+        "rafka_grpc_streams_open",
+        "rafka_grpc_requests",
+        "rafka_grpc_request_errors",
+        "rafka_grpc_request_duration_seconds",
         "rafka_consumer_groups",
         "rafka_consumer_group_members",
         "rafka_consumer_group_committed_offset",

@@ -8,7 +8,11 @@ turns the integers into Prometheus counters and histograms at scrape time.
 Error codes are read from the response itself, the way Kafka's `AbstractResponse.errorCounts()`
 does: every `error_code` field of a kio response entity, however deeply nested, counts once.
 Which fields of which classes can hold one is worked out once per response class, so a
-response walks only the lists that can contain an error code.
+response walks only the lists that can contain an error code. Responses that are not kio
+entities (the pre-encoded Fetch response) report their codes with `count_error()` instead.
+
+The gRPC door keeps a `RequestStats` of its own, keyed by method number, with gRPC status
+codes as its error codes: the two doors never share counters or labels.
 """
 
 from __future__ import annotations
@@ -98,8 +102,28 @@ class RequestStats:
         errors = self._stats(api_key).errors
         errors[code] = errors.get(code, 0) + 1
 
+    def ended(self, api_key: int, code: int = 0) -> None:
+        """Count a call with no latency worth recording (a gRPC stream lasts as long as its
+        client reads) and its error code, if it ended with one."""
+        stats = self.apis.get(api_key)
+        if stats is None:
+            stats = self._stats(api_key)
+        stats.count += 1
+        if code:
+            stats.errors[code] = stats.errors.get(code, 0) + 1
+
+    def count_error(self, api_key: int, code: int) -> None:
+        """Count one error code of a response the walk cannot see: a pre-encoded Fetch
+        response reports each of its codes (top level and per partition) as it is built."""
+        stats = self.apis.get(api_key)
+        if stats is None:
+            stats = self._stats(api_key)
+        errors = stats.errors
+        code = int(code)
+        errors[code] = errors.get(code, 0) + 1
+
     def count_errors(self, api_key: int, codes: dict[int, int]) -> None:
-        """Add error counts learned elsewhere (per-partition errors of pre-encoded responses)."""
+        """Add error counts learned elsewhere, several at once."""
         errors = self._stats(api_key).errors
         for code, count in codes.items():
             errors[code] = errors.get(code, 0) + count

@@ -26,6 +26,18 @@ class DoorCounters(Protocol):
     def api_name(self, api_key: int) -> str: ...
 
 
+class GrpcCounters(Protocol):
+    """The counters the gRPC door keeps (`rafka.server.grpc.stats.CallStats`): requests keyed
+    by method number, with gRPC status codes as error codes, and the Consume streams open."""
+
+    requests: RequestStats
+    streams_open: int
+
+    def api_name(self, key: int) -> str: ...
+
+    def error_name(self, code: int) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     """Where a listener of this broker can be reached (as advertised to clients)."""
@@ -41,6 +53,8 @@ class Observed:
     groups: GroupCoordinator | None = None
     # The Kafka front door's counters, once its listener runs.
     kafka: DoorCounters | None = None
+    # The gRPC door's counters, once its listener runs.
+    grpc: GrpcCounters | None = None
     endpoints: list[Endpoint] = field(default_factory=list)
     # True once logs are loaded and every listener accepts; False again when shutdown starts.
     ready: bool = False

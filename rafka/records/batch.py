@@ -48,6 +48,8 @@ _TIMESTAMP = struct.Struct(">q")
 
 _COMPRESSION_MASK = 0x07
 _TIMESTAMP_TYPE_BIT = 0x08
+# Set by compaction (KIP-534): baseTimestamp then holds the tombstones' delete horizon.
+_DELETE_HORIZON_BIT = 0x40
 _TRANSACTIONAL_BIT = 0x10
 _CONTROL_BIT = 0x20
 
@@ -117,6 +119,15 @@ class BatchHeader(NamedTuple):
     @property
     def compression(self) -> Compression:
         return Compression(self.attributes & _COMPRESSION_MASK)
+
+    @property
+    def first_timestamp(self) -> int:
+        """The batch's earliest time as far as the header tells: maxTimestamp for
+        LogAppendTime batches (every record has it), else baseTimestamp, unless compaction
+        stored a delete horizon there, when maxTimestamp is the closest the header knows."""
+        if self.attributes & (_TIMESTAMP_TYPE_BIT | _DELETE_HORIZON_BIT):
+            return self.max_timestamp
+        return self.base_timestamp
 
     @property
     def timestamp_type(self) -> TimestampType:

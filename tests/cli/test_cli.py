@@ -139,8 +139,11 @@ def test_start_broker_flags_map_to_rafka_broker() -> None:
     ]  # fmt: skip
     assert argv[11:] == [
         "--partition", "1", "--total-partitions", "3", "--peers", "h:1,h:2,h:3",
-        "--retention-seconds", "60",
+        "--kafka-peers", "h:9092,h:9093,h:9094", "--retention-seconds", "60",
     ]  # fmt: skip
+    # An explicit Kafka port breaks the 9092 + P rule, so the peers' ports are not guessed.
+    args.kafka_port = 19093
+    assert "--kafka-peers" not in broker_argv(args)
 
 
 @pytest.mark.slow

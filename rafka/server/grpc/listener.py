@@ -15,9 +15,11 @@ from grpc_reflection.v1alpha import reflection
 
 from rafka.broker import Broker
 from rafka.broker.cluster import ClusterLayout
+from rafka.broker.consumers import ConsumerRegistry
 from rafka.broker.groups import GroupCoordinator
 from rafka.server.grpc.gen import rafka_pb2, rafka_pb2_grpc
 from rafka.server.grpc.service import BrokerServicer
+from rafka.server.grpc.stats import CallStats
 
 logger = logging.getLogger("rafka.server.grpc")
 
@@ -44,18 +46,21 @@ class GrpcListener:
         broker: Broker,
         groups: GroupCoordinator,
         layout: ClusterLayout,
+        consumers: ConsumerRegistry,
         host: str,
         port: int,
     ) -> None:
         self.host = host
         self.port = port
-        self.servicer = BrokerServicer(broker, groups, layout)
+        self.servicer = BrokerServicer(broker, groups, layout, consumers)
         self.health = health.aio.HealthServicer()
+        # Request metrics of this door (`rafka_grpc_*`), counted by an interceptor.
+        self.calls = CallStats()
         self._server: grpc.aio.Server | None = None
 
     async def start(self) -> int:
         """Bind and start serving; returns the bound port (useful when asked for port 0)."""
-        server = grpc.aio.server(options=SERVER_OPTIONS)
+        server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[self.calls])
         rafka_pb2_grpc.add_BrokerServiceServicer_to_server(self.servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(

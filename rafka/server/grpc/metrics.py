@@ -12,7 +12,7 @@ from collections.abc import Callable
 from rafka.broker import Broker, Partition
 from rafka.broker.groups import GroupCoordinator
 from rafka.log import LogError
-from rafka.records import BATCH_HEADER_SIZE, TimestampType, parse_header
+from rafka.records import BATCH_HEADER_SIZE, parse_header
 from rafka.server.grpc.gen import rafka_pb2 as pb
 
 
@@ -29,9 +29,7 @@ def oldest_timestamp(partition: Partition) -> int | None:
     if len(data) < BATCH_HEADER_SIZE:
         return None
     header = parse_header(data)
-    if header.timestamp_type == TimestampType.LOG_APPEND_TIME:
-        return header.max_timestamp
-    return header.base_timestamp
+    return header.first_timestamp
 
 
 def collect(

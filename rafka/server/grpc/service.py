@@ -7,7 +7,9 @@ Kafka handlers do. Errors leave through `_run`/`_stream`, which map them to stat
 Consumer identity: a consumer's committed offsets live in the group coordinator's durable
 store (`__consumer_offsets`) under the group id `group` or, if empty, `consumer_id`, so they
 survive restarts and show up with their lag wherever Kafka groups do. Register and Subscribe
-are kept in memory only: they say who is around and what a Consume without a topic reads.
+say who is around and what a Consume without a topic reads; they are kept durably too
+(`rafka.broker.consumers`, `<data_dir>/consumers.json`), so a consumer subscribed once still
+reads its topics after the broker restarts.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import grpc
 
 from rafka.broker import Broker, Topic
 from rafka.broker.cluster import ClusterLayout
+from rafka.broker.consumers import ConsumerRegistry
 from rafka.broker.groups import UNKNOWN_MEMBER_ID, CommitRequest, GroupCoordinator, OffsetToCommit
 from rafka.server.grpc import metrics
 from rafka.server.grpc.consume import ConsumeStream, ShutdownSignal, stream_settings
@@ -39,14 +42,14 @@ class BrokerServicer(rafka_pb2_grpc.BrokerServiceServicer):
         broker: Broker,
         groups: GroupCoordinator,
         layout: ClusterLayout,
+        consumers: ConsumerRegistry,
     ) -> None:
         self.broker = broker
         self.groups = groups
         self.layout = layout
+        self.consumers = consumers
         self.shutdown = ShutdownSignal()
         self.publisher = Publisher(broker, layout, broker.clock)
-        self.registered: dict[str, int] = {}  # client id -> ClientType
-        self.subscriptions: dict[str, set[str]] = {}  # consumer id -> topics
         self.open_streams = 0
 
     def close(self) -> None:
@@ -79,7 +82,7 @@ class BrokerServicer(rafka_pb2_grpc.BrokerServiceServicer):
         self, request: pb.PublishBatchRequest, context: Context
     ) -> pb.PublishBatchResponse:
         async def work() -> pb.PublishBatchResponse:
-            outcome = self.publisher.publish(request.messages)
+            outcome = self.publisher.publish_batch(request)
             await _all(outcome.durable)
             return outcome.response
 
@@ -92,8 +95,8 @@ class BrokerServicer(rafka_pb2_grpc.BrokerServiceServicer):
     ) -> AsyncIterator[pb.ConsumeResponse]:
         try:
             self.shutdown.check()
-            topics = [request.topic] if request.topic else sorted(
-                self.subscriptions.get(request.consumer_id, ())
+            topics = (
+                [request.topic] if request.topic else self.consumers.topics(request.consumer_id)
             )
             if not topics:
                 raise invalid(
@@ -123,7 +126,7 @@ class BrokerServicer(rafka_pb2_grpc.BrokerServiceServicer):
         async def work() -> pb.RegisterResponse:
             if not request.client_id:
                 raise invalid("client_id is empty")
-            self.registered[request.client_id] = request.client_type
+            _stored(self.consumers.register, request.client_id, request.client_type)
             return pb.RegisterResponse(success=True, message=f"registered {request.client_id}")
 
         return await self._run(context, work)
@@ -137,7 +140,7 @@ class BrokerServicer(rafka_pb2_grpc.BrokerServiceServicer):
             if not request.topic:
                 raise invalid("topic name is empty")
             topic = self.broker.get_or_create_topic(request.topic)
-            self.subscriptions.setdefault(request.consumer_id, set()).add(topic.name)
+            _stored(self.consumers.subscribe, request.consumer_id, topic.name)
             return pb.SubscribeResponse(
                 success=True,
                 message=f"{request.consumer_id} subscribed to {topic.name}",
@@ -238,7 +241,7 @@ class BrokerServicer(rafka_pb2_grpc.BrokerServiceServicer):
                     if self.layout.this_broker_id is None
                     else self.layout.this_broker_id
                 ),
-                cluster_id=self.broker.cluster_id,
+                cluster_id=self.layout.cluster_id or self.broker.cluster_id,
             )
             for endpoint in self.layout.brokers:
                 response.brokers.append(
@@ -289,8 +292,7 @@ class BrokerServicer(rafka_pb2_grpc.BrokerServiceServicer):
             if topic.record.internal:
                 raise invalid(f"topic {request.name!r} is internal and cannot be deleted")
             self.broker.delete_topic(request.name)
-            for topics in self.subscriptions.values():
-                topics.discard(request.name)
+            _stored(self.consumers.forget_topic, request.name)
             return pb.DeleteTopicResponse()
 
         return await self._run(context, work)
@@ -348,6 +350,14 @@ def _topic_info(topic: Topic) -> pb.TopicInfo:
         internal=topic.record.internal,
         topic_id=str(topic.record.topic_id),
     )
+
+
+def _stored(change: Callable[..., None], *args: Any) -> None:
+    """Apply a change to the durable consumer registry; a failed write is the broker's fault."""
+    try:
+        change(*args)
+    except OSError as exc:
+        raise RpcError(grpc.StatusCode.INTERNAL, f"cannot store it: {exc}") from exc
 
 
 async def _all(waits: list[Awaitable[None]]) -> None:

@@ -12,12 +12,15 @@ and a JSON body (so a cross-site form post cannot reach them).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from rafka.broker import Partition
 from rafka.console import STATIC_DIR
 from rafka.observability.collector import Exporter
 from rafka.observability.exposition import CONTENT_TYPE
@@ -43,6 +46,7 @@ class HttpListener:
         self.port = port
         self.exporter = Exporter(observed)
         self._runner: web.AppRunner | None = None
+        self._warm_up: asyncio.Task[None] | None = None
 
     def build_app(self) -> web.Application:
         app = web.Application(middlewares=[_errors_middleware])
@@ -74,7 +78,36 @@ class HttpListener:
             self.port = int(addresses[0][1])
         return self.port
 
+    def warm_up(self) -> None:
+        """Call once the logs are loaded: reads every partition's oldest-message timestamp in
+        the background, so the first scrape after a restart is as fast as the next ones. It
+        does not hold up readiness; until it is done scrapes leave unread timestamps out."""
+        broker = self.observed.broker
+        if broker.settings.engine != "disk" or self._warm_up is not None:
+            return  # an in-memory log starts empty and has no indexes to load
+        partitions = [p for topic in broker.topics.values() for p in topic.partitions]
+        self._warm_up = asyncio.get_running_loop().create_task(
+            self._warm(partitions), name="rafka-metrics-warm-up"
+        )
+
+    async def _warm(self, partitions: list[Partition]) -> None:
+        started = time.perf_counter()
+        oldest = self.exporter.collector.oldest
+        try:
+            cached = await oldest.warm_up(partitions, lambda: self.observed.loaded)
+        except Exception:
+            logger.exception("reading oldest-message timestamps at start-up failed")
+            return
+        logger.info(
+            "read the oldest-message timestamps of %d of %d partitions in %.2f s",
+            cached,
+            len(partitions),
+            time.perf_counter() - started,
+        )
+
     async def close(self) -> None:
+        if self._warm_up is not None and not self._warm_up.done():
+            self._warm_up.cancel()
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()

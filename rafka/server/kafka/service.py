@@ -1,8 +1,8 @@
 """The Kafka front door: what this broker tells Kafka clients, and which handler answers what.
 
 `KafkaFrontDoor` is protocol-level state shared by every connection (the advertised endpoint,
-fetch sessions, the topic-id index); handlers are plain functions in `handlers/` that turn a
-decoded request into broker calls and a response.
+the cluster layout, fetch sessions, the topic-id index); handlers are plain functions in
+`handlers/` that turn a decoded request into broker calls and a response.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rafka.broker import Broker, Topic
+from rafka.broker.cluster import ClusterLayout, StaticLayout
 from rafka.broker.groups import GroupCoordinator
 from rafka.observability.requests import RequestStats
 from rafka.protocol import SupportedApis
@@ -45,9 +46,12 @@ class KafkaFrontDoor:
         broker: Broker,
         endpoint: AdvertisedEndpoint,
         groups: GroupCoordinator | None = None,
+        layout: ClusterLayout | None = None,
     ) -> None:
         self.broker = broker
         self.endpoint = endpoint
+        # Which broker owns which partition (default: a single node owning all of them).
+        self.layout: ClusterLayout = layout if layout is not None else StaticLayout()
         # The group coordinator (None: every group API answers COORDINATOR_NOT_AVAILABLE).
         self.groups = groups
         self.fetch_sessions = FetchSessionCache()

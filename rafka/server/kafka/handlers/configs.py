@@ -25,6 +25,7 @@ SOURCE_DEFAULT = 5
 TYPE_STRING = 2
 TYPE_INT = 3
 TYPE_LONG = 5
+TYPE_DOUBLE = 6
 TYPE_LIST = 7
 # IncrementalAlterConfigs operations.
 OP_SET, OP_DELETE, OP_APPEND, OP_SUBTRACT = 0, 1, 2, 3
@@ -36,6 +37,8 @@ _LONG_CONFIGS = {
     "flush.messages",
     "flush.ms",
     "file.delete.delay.ms",
+    "delete.retention.ms",
+    "min.compaction.lag.ms",
 }
 
 
@@ -44,6 +47,8 @@ def _config_type(name: str) -> int:
         return TYPE_LONG
     if name == "cleanup.policy":
         return TYPE_LIST
+    if name == "min.cleanable.dirty.ratio":
+        return TYPE_DOUBLE
     if name in ("message.timestamp.type", "compression.type", "unclean.leader.election.enable"):
         return TYPE_STRING
     return TYPE_INT

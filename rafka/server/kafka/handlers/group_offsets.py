@@ -7,9 +7,11 @@ the offsets topic's flush policy asks for one.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from rafka.broker.errors import BrokerError
 from rafka.broker.groups import (
     CommitRequest,
     CommittedOffset,
@@ -20,6 +22,7 @@ from rafka.broker.groups import (
 )
 from rafka.server.kafka.context import NO_THROTTLE, RequestContext
 from rafka.server.kafka.handlers.groups import coordinator_of, error_code
+from rafka.server.kafka.ownership import ensure_share
 
 if TYPE_CHECKING:
     from rafka.server.kafka.service import KafkaFrontDoor
@@ -51,6 +54,11 @@ def handle_offset_commit(door: KafkaFrontDoor, ctx: RequestContext, request: Any
         for part in topic.partitions
     )
     keys = [(o.topic, o.partition) for o in offsets]
+    for topic_name in {o.topic for o in offsets}:
+        # The coordinator checks each partition exists here; in multi-broker mode a topic
+        # may not have reached this broker yet. A bad name is reported per partition below.
+        with contextlib.suppress(BrokerError):
+            ensure_share(door, topic_name)
     coordinator = coordinator_of(door)
     if coordinator is None:
         return _commit_response(

@@ -29,6 +29,7 @@ from rafka.broker.groups import (
     SyncResult,
 )
 from rafka.server.kafka.context import NO_THROTTLE, RequestContext
+from rafka.server.kafka.handlers.metadata import kafka_brokers
 
 if TYPE_CHECKING:
     from rafka.server.kafka.service import KafkaFrontDoor
@@ -91,23 +92,35 @@ async def _render_later(
 
 
 def handle_find_coordinator(door: KafkaFrontDoor, ctx: RequestContext, request: Any) -> Any:
+    """Which broker coordinates a group. In multi-broker mode every broker names the same one
+    (`ClusterLayout.coordinator_id`), so all members of a group meet on one coordinator and
+    its offsets live there; the other group APIs are served by whichever broker is asked."""
     key_type = getattr(request, "key_type", KEY_TYPE_GROUP)
     keys = request.coordinator_keys if ctx.api_version >= 4 else (request.key,)
+    brokers = kafka_brokers(door)
     answers = []
     for key in keys:
         code, message = ErrorCode.none, None
+        node = door.layout.coordinator_id(key) if door.layout.total_partitions else door.node_id
         if key_type != KEY_TYPE_GROUP:
             code = ErrorCode.invalid_request
             message = f"coordinator key type {key_type} is not supported (groups only)"
-        elif coordinator_of(door) is None:
+        elif node == door.node_id and coordinator_of(door) is None:
             code, message = ErrorCode.coordinator_not_available, "the coordinator is not running"
+        elif node not in brokers:
+            code = ErrorCode.coordinator_not_available
+            message = (
+                f"group {key!r} is coordinated by broker {node}, whose Kafka address this "
+                "broker was not given (cluster.kafka_peers)"
+            )
         found = code == ErrorCode.none
+        host, port = brokers[node] if found else ("", -1)
         answers.append(
             {
                 "key": key,
-                "node_id": door.node_id if found else -1,
-                "host": door.endpoint.host if found else "",
-                "port": door.endpoint.port if found else -1,
+                "node_id": node if found else -1,
+                "host": host,
+                "port": port,
                 "error_code": code,
                 "error_message": message,
             }

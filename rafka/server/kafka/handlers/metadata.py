@@ -1,4 +1,11 @@
-"""ApiVersions, Metadata and DescribeCluster: how clients discover what this broker offers."""
+"""ApiVersions, Metadata and DescribeCluster: how clients discover what this broker offers.
+
+In multi-broker mode (`rafka.broker.cluster`) every broker gives the same answer: all brokers
+whose Kafka address it knows (`cluster.kafka_peers`), and as each partition's leader the
+broker that owns it. A partition whose owner's Kafka address is unknown is reported
+LEADER_NOT_AVAILABLE rather than with a leader clients cannot reach. A topic named in the
+request that this broker has not seen is created here (its share; see `ownership.py`).
+"""
 
 from __future__ import annotations
 
@@ -35,38 +42,57 @@ def handle_api_versions(door: KafkaFrontDoor, ctx: RequestContext, request: Any)
     )
 
 
+def kafka_brokers(door: KafkaFrontDoor) -> dict[int, tuple[str, int]]:
+    """Broker id -> Kafka address of every broker this one can name, itself included (with
+    the address it advertises, which is authoritative for itself)."""
+    known = {b.broker_id: b.kafka for b in door.layout.brokers if b.kafka is not None}
+    known[door.node_id] = (door.endpoint.host, door.endpoint.port)
+    return dict(sorted(known.items()))
+
+
+def cluster_id(door: KafkaFrontDoor) -> str:
+    return door.layout.cluster_id or door.broker.cluster_id
+
+
 def _broker_entries(door: KafkaFrontDoor) -> list[dict[str, Any]]:
     return [
         {
-            "node_id": door.node_id,
-            "broker_id": door.node_id,
-            "host": door.endpoint.host,
-            "port": door.endpoint.port,
+            "node_id": node,
+            "broker_id": node,
+            "host": host,
+            "port": port,
             "rack": None,
             "is_fenced": False,
         }
+        for node, (host, port) in kafka_brokers(door).items()
     ]
 
 
 def topic_entry(door: KafkaFrontDoor, topic: Topic) -> dict[str, Any]:
-    node = door.node_id
+    # Internal topics are each broker's own, even in multi-broker mode.
+    by_layout = bool(door.layout.total_partitions) and not topic.record.internal
+    reachable = kafka_brokers(door) if by_layout else {}
+    partitions = []
+    for partition in topic.partitions:
+        leader = door.layout.owner_id(partition.index) if by_layout else door.node_id
+        known = not by_layout or leader in reachable
+        partitions.append(
+            {
+                "error_code": ErrorCode.none if known else ErrorCode.leader_not_available,
+                "partition_index": partition.index,
+                "leader_id": leader if known else -1,
+                "leader_epoch": partition.leader_epoch,
+                "replica_nodes": (leader,),
+                "isr_nodes": (leader,) if known else (),
+                "offline_replicas": () if known else (leader,),
+            }
+        )
     return {
         "error_code": ErrorCode.none,
         "name": topic.name,
         "topic_id": topic.record.topic_id,
         "is_internal": topic.record.internal,
-        "partitions": [
-            {
-                "error_code": ErrorCode.none,
-                "partition_index": partition.index,
-                "leader_id": node,
-                "leader_epoch": partition.leader_epoch,
-                "replica_nodes": (node,),
-                "isr_nodes": (node,),
-                "offline_replicas": (),
-            }
-            for partition in topic.partitions
-        ],
+        "partitions": partitions,
         "topic_authorized_operations": AUTHORIZED_OPERATIONS_OMITTED,
     }
 
@@ -90,8 +116,13 @@ def handle_metadata(door: KafkaFrontDoor, ctx: RequestContext, request: Any) -> 
     if wants_all:
         topics = [topic_entry(door, t) for t in broker.topics.values() if not t.record.internal]
     else:
-        # v4+ lets the client refuse auto-creation (consumers usually do).
-        may_create = getattr(request, "allow_auto_topic_creation", True)
+        # v4+ lets the client refuse auto-creation (consumers usually do). Not in multi-broker
+        # mode: there another broker may have created the topic and this one cannot ask, so
+        # it creates its share of any topic a client names (if auto-creation is on at all);
+        # a consumer told "unknown topic" by its coordinator would be assigned nothing.
+        may_create = getattr(request, "allow_auto_topic_creation", True) or bool(
+            door.layout.total_partitions
+        )
         for wanted in request.topics:
             name = wanted.name
             topic_id = getattr(wanted, "topic_id", None)
@@ -108,7 +139,7 @@ def handle_metadata(door: KafkaFrontDoor, ctx: RequestContext, request: Any) -> 
         {
             "throttle_time": NO_THROTTLE,
             "brokers": _broker_entries(door),
-            "cluster_id": broker.cluster_id,
+            "cluster_id": cluster_id(door),
             "controller_id": door.node_id,
             "topics": topics,
             "cluster_authorized_operations": AUTHORIZED_OPERATIONS_OMITTED,
@@ -138,7 +169,7 @@ def handle_describe_cluster(door: KafkaFrontDoor, ctx: RequestContext, request: 
             "error_code": ErrorCode.none,
             "error_message": None,
             "endpoint_type": getattr(request, "endpoint_type", 1),
-            "cluster_id": door.broker.cluster_id,
+            "cluster_id": cluster_id(door),
             "controller_id": door.node_id,
             "brokers": _broker_entries(door),
             "cluster_authorized_operations": AUTHORIZED_OPERATIONS_OMITTED,

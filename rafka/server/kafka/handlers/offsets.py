@@ -1,4 +1,8 @@
-"""ListOffsets, OffsetForLeaderEpoch and DeleteRecords: questions about a partition's offsets."""
+"""ListOffsets, OffsetForLeaderEpoch and DeleteRecords: questions about a partition's offsets.
+
+Each is answered by the partition's owner only (`ownership.py`); other brokers say
+NOT_LEADER_OR_FOLLOWER.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from rafka.broker.errors import BrokerError
 from rafka.log import LogError, OffsetOutOfRangeError
 from rafka.server.kafka.context import NO_THROTTLE, RequestContext
 from rafka.server.kafka.errors import error_code_for
+from rafka.server.kafka.ownership import check_owner
 
 if TYPE_CHECKING:
     from rafka.server.kafka.service import KafkaFrontDoor
@@ -35,6 +40,7 @@ def handle_list_offsets(door: KafkaFrontDoor, ctx: RequestContext, request: Any)
                 "old_style_offsets": (),
             }
             try:
+                check_owner(door, topic.name, part.partition_index)
                 partition = door.broker.get_partition(topic.name, part.partition_index)
             except BrokerError as exc:
                 entry["error_code"] = error_code_for(exc)
@@ -77,6 +83,7 @@ def handle_offset_for_leader_epoch(door: KafkaFrontDoor, ctx: RequestContext, re
                 "end_offset": -1,
             }
             try:
+                check_owner(door, topic.topic, part.partition)
                 partition = door.broker.get_partition(topic.topic, part.partition)
                 current = part.current_leader_epoch
                 if current >= 0 and current < partition.leader_epoch:
@@ -104,6 +111,7 @@ def handle_delete_records(door: KafkaFrontDoor, ctx: RequestContext, request: An
                 "error_code": ErrorCode.none,
             }
             try:
+                check_owner(door, topic.name, part.partition_index)
                 partition = door.broker.get_partition(topic.name, part.partition_index)
                 log = partition.log
                 target = log.high_watermark if part.offset == -1 else part.offset

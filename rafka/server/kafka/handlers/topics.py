@@ -1,4 +1,10 @@
-"""CreateTopics, DeleteTopics and CreatePartitions."""
+"""CreateTopics, DeleteTopics and CreatePartitions.
+
+In multi-broker mode every topic has one partition per broker, so CreateTopics accepts only
+that count (or the default) and CreatePartitions is refused. Each acts on the broker asked:
+the others create their share of a topic when a client first uses it there
+(`ownership.py`), and a delete must be sent to every broker.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from kio.schema.errors import ErrorCode
 
-from rafka.broker.errors import BrokerError, InvalidRequestError
+from rafka.broker.errors import BrokerError, InvalidPartitionsError, InvalidRequestError
 from rafka.broker.topic_config import (
     effective_topic_configs,
     log_config_for,
@@ -45,6 +51,7 @@ def handle_create_topics(door: KafkaFrontDoor, ctx: RequestContext, request: Any
                         "give either a partition count or replica assignments, not both"
                     )
                 partitions = len(wanted.assignments)
+            _check_layout_count(door, partitions)
             configs = {config.name: config.value for config in wanted.configs}
             created = broker.create_topic(
                 wanted.name,
@@ -126,9 +133,24 @@ def handle_create_partitions(door: KafkaFrontDoor, ctx: RequestContext, request:
             "error_message": None,
         }
         try:
+            total = door.layout.total_partitions
+            if total:
+                raise InvalidPartitionsError(
+                    f"in multi-broker mode every topic has {total} partitions, one per broker; "
+                    "the count cannot change"
+                )
             door.broker.create_partitions(wanted.name, wanted.count, request.validate_only)
         except BrokerError as exc:
             entry["error_code"] = error_code_for(exc)
             entry["error_message"] = str(exc)
         results.append(entry)
     return ctx.response({"throttle_time": NO_THROTTLE, "results": results})
+
+
+def _check_layout_count(door: KafkaFrontDoor, partitions: int) -> None:
+    total = door.layout.total_partitions
+    if total and partitions not in (-1, total):
+        raise InvalidPartitionsError(
+            f"in multi-broker mode every topic has {total} partitions (one per broker); "
+            f"got {partitions}"
+        )
