@@ -132,8 +132,44 @@ def build_batch(
             put_bytes(scratch, header_value)
         put_varint(body, len(scratch))
         body += scratch
+    return batch_from_section(
+        body,
+        len(items),
+        base_timestamp,
+        max_timestamp,
+        base_offset,
+        compression,
+        timestamp_type,
+        producer_id,
+        producer_epoch,
+        base_sequence,
+        partition_leader_epoch,
+        is_transactional=is_transactional,
+        is_control=is_control,
+    )
+
+
+def batch_from_section(
+    section: bytes | bytearray,
+    record_count: int,
+    base_timestamp: int,
+    max_timestamp: int,
+    base_offset: int = 0,
+    compression: Compression = Compression.NONE,
+    timestamp_type: TimestampType = TimestampType.CREATE_TIME,
+    producer_id: int = -1,
+    producer_epoch: int = -1,
+    base_sequence: int = -1,
+    partition_leader_epoch: int = -1,
+    *,
+    is_transactional: bool = False,
+    is_control: bool = False,
+) -> bytes:
+    """Wrap an uncompressed records section (`record_count` records with offset deltas
+    0 .. record_count - 1, as `build_batch` writes them) in a v2 batch header, compressing it
+    with `compression`. For callers that write the records themselves (the gRPC publish path)."""
     payload: bytes | bytearray = (
-        body if compression == Compression.NONE else compress(compression, body)
+        section if compression == Compression.NONE else compress(compression, section)
     )
     attributes = int(compression)
     if timestamp_type == TimestampType.LOG_APPEND_TIME:
@@ -144,13 +180,13 @@ def build_batch(
         attributes |= _CONTROL_BIT
     post_crc = _POST_CRC.pack(
         attributes,
-        len(items) - 1,
+        record_count - 1,
         base_timestamp,
         max_timestamp,
         producer_id,
         producer_epoch,
         base_sequence,
-        len(items),
+        record_count,
     )
     crc = crc32c(payload, crc32c(post_crc))
     pre_crc = _PRE_CRC.pack(
@@ -159,7 +195,7 @@ def build_batch(
     return b"".join((pre_crc, _CRC.pack(crc), post_crc, payload))
 
 
-def _get_varint(data: bytes, pos: int) -> tuple[int, int]:
+def read_varint(data: bytes, pos: int) -> tuple[int, int]:
     """(value, next position) of the zigzag varint at `pos` (Kafka's ByteUtils.readVarlong)."""
     byte = data[pos]
     if byte < 0x80:
@@ -178,8 +214,9 @@ def _get_varint(data: bytes, pos: int) -> tuple[int, int]:
             raise CorruptBatchError("varint longer than 10 bytes")
 
 
-def _get_bytes(data: bytes, pos: int) -> tuple[bytes | None, int]:
-    length, pos = _get_varint(data, pos)
+def read_bytes(data: bytes, pos: int) -> tuple[bytes | None, int]:
+    """(bytes or None for length -1, next position) of the length-prefixed field at `pos`."""
+    length, pos = read_varint(data, pos)
     if length < 0:
         if length != -1:
             raise CorruptBatchError(f"negative field length {length}")
@@ -224,6 +261,14 @@ def decode_batch(buf: bytes | bytearray | memoryview, pos: int = 0) -> list[Reco
     return _decode_records(buf, pos, header)
 
 
+def records_section(buf: bytes | bytearray | memoryview, pos: int = 0) -> tuple[BatchHeader, bytes]:
+    """The header and the uncompressed records section of the batch at `pos`, checked as
+    `decode_batch` checks it, for callers that parse the records themselves (gRPC Consume)."""
+    header = _check_stored_batch(buf, pos)
+    section = memoryview(buf)[pos + BATCH_HEADER_SIZE : pos + header.size]
+    return header, decompress(header.compression, section)
+
+
 def decode_batches(buf: bytes | bytearray | memoryview) -> list[Record]:
     """The records of every complete batch in `buf`, in order.
 
@@ -246,13 +291,14 @@ def decode_batches(buf: bytes | bytearray | memoryview) -> list[Record]:
 def _decode_records(
     buf: bytes | bytearray | memoryview, pos: int, header: BatchHeader
 ) -> list[Record]:
-    section = memoryview(buf)[pos + BATCH_HEADER_SIZE : pos + header.size]
-    data = decompress(header.compression, section)
+    data = decompress(
+        header.compression, memoryview(buf)[pos + BATCH_HEADER_SIZE : pos + header.size]
+    )
     base_offset = header.base_offset
     base_timestamp = header.base_timestamp
     append_time = header.max_timestamp if header.attributes & _TIMESTAMP_TYPE_BIT else None
-    get_varint = _get_varint
-    get_bytes = _get_bytes
+    get_varint = read_varint
+    get_bytes = read_bytes
     records: list[Record] = []
     append = records.append
     p = 0
@@ -299,7 +345,7 @@ def _decode_records(
             if b == 1:  # zigzag(-1): null
                 key = None
                 p += 1
-            elif b < 0x80:
+            elif b < 0x80 and not b & 1:  # odd: a negative length, refused by get_bytes
                 p += 1
                 key = data[p : p + (b >> 1)]
                 p += b >> 1
@@ -309,7 +355,7 @@ def _decode_records(
             if b == 1:
                 value = None
                 p += 1
-            elif b < 0x80:
+            elif b < 0x80 and not b & 1:
                 p += 1
                 value = data[p : p + (b >> 1)]
                 p += b >> 1

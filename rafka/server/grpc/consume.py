@@ -1,11 +1,12 @@
 """One Consume stream: replay a topic's partitions from the stored log, then follow appends.
 
 Reads go through `Partition.log.read` (whole batches, as stored) and records are decoded only
-here, at the gRPC boundary. Flow control: the stream is an async generator, and grpc.aio asks
-it for the next response only once the previous one has been handed to HTTP/2, whose per-stream
-window stops the sender when the client does not read. So a stream holds at most one read
-(`READ_BYTES`, or one larger batch) plus the responses cut from it, however slow its client:
-broker memory does not grow with the backlog.
+here, at the gRPC boundary, straight into the response's protobuf bytes
+(`wire.MessageWriter`: no `Record` and no `pb.Message` per record). Flow control: the stream
+is an async generator, and grpc.aio asks it for the next response only once the previous one
+has been handed to HTTP/2, whose per-stream window stops the sender when the client does not
+read. So a stream holds at most one read (`READ_BYTES`, or one larger batch) plus the responses
+cut from it, however slow its client: broker memory does not grow with the backlog.
 
 When every partition is caught up the stream parks on the partitions' waiter lists (as a Kafka
 fetch does) until an append wakes it, the broker starts shutting down, or `IDLE_RECHECK_S`
@@ -23,11 +24,11 @@ import grpc
 from rafka.broker import Broker, Partition
 from rafka.broker.cluster import ClusterLayout
 from rafka.broker.groups import GroupCoordinator
-from rafka.records import Record, iter_batches
-from rafka.records.builder import decode_batch
-from rafka.server.grpc.convert import messages_from_records
+from rafka.records import iter_batches
+from rafka.records.builder import records_section
 from rafka.server.grpc.errors import RpcError, group_error, invalid
 from rafka.server.grpc.gen import rafka_pb2 as pb
+from rafka.server.grpc.wire import MessageWriter
 
 DEFAULT_MAX_BATCH = 500
 MAX_BATCH_LIMIT = 10_000
@@ -36,6 +37,8 @@ IDLE_RECHECK_S = 1.0
 _CONTROL_BIT = 0x20
 
 Key = tuple[str, int]
+# Responses are built from bytes (see `ConsumeStream.responses`).
+from_bytes = pb.ConsumeResponse.FromString
 
 
 @dataclass(slots=True)
@@ -91,6 +94,7 @@ class ConsumeStream:
         self.shutdown = shutdown
         self.settings = settings
         self.positions: dict[Key, int] = self._start_positions(request)
+        self._writers = {key: MessageWriter(*key) for key in self.positions}
 
     # ------------------------------------------------------------ where to start
 
@@ -154,22 +158,22 @@ class ConsumeStream:
             # Start each round at the next partition, so no partition starves the others.
             for key in keys[turn:] + keys[:turn]:
                 partition = self.broker.get_partition(*key)
-                records = self._read(partition, key)
-                if not records:
+                pieces = self._read(partition, key)
+                if not pieces:
                     continue
                 sent = True
-                step = self.settings.max_batch
-                for first in range(0, len(records), step):
-                    yield pb.ConsumeResponse(
-                        messages=messages_from_records(
-                            key[0], key[1], records[first : first + step]
-                        )
-                    )
+                # Two pieces per message (see MessageWriter.write); upb turns the bytes into
+                # the response in one call, and grpc serializes it back in another.
+                step = 2 * self.settings.max_batch
+                for first in range(0, len(pieces), step):
+                    yield from_bytes(b"".join(pieces[first : first + step]))
             turn = (turn + 1) % len(keys)
             if not sent:
                 await self._wait([self.broker.get_partition(*key) for key in keys])
 
-    def _read(self, partition: Partition, key: Key) -> list[Record]:
+    def _read(self, partition: Partition, key: Key) -> list[bytes]:
+        """The next messages of the partition as serialized `ConsumeResponse.messages`
+        entries, two pieces per message (`MessageWriter.write`)."""
         log = partition.log
         high_watermark = log.high_watermark
         position = min(max(self.positions[key], log.log_start_offset), high_watermark)
@@ -180,18 +184,19 @@ class ConsumeStream:
         # Copy now: memoryviews into the log are only valid until the next append.
         data = b"".join(read.chunks)
         partition.bytes_out += read.size
-        records: list[Record] = []
+        pieces: list[bytes] = []
+        written = 0
+        writer = self._writers[key]
         next_position = position
         for where, header in iter_batches(data):
             next_position = header.next_offset
             if header.attributes & _CONTROL_BIT:
                 continue  # transaction markers are not messages
-            for record in decode_batch(data, where):
-                if record.offset >= position:
-                    records.append(record)
+            checked, section = records_section(data, where)
+            written += writer.write(section, checked, position, pieces)
         self.positions[key] = max(next_position, position)
-        partition.messages_out += len(records)
-        return records
+        partition.messages_out += written
+        return pieces
 
     async def _wait(self, partitions: list[Partition]) -> None:
         loop = asyncio.get_running_loop()
