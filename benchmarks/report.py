@@ -312,9 +312,9 @@ def markdown(result: dict[str, Any], json_path: Path | str | None) -> str:
     L = [
         "# Benchmarks",
         "",
-        "> **Provisional.** Measured on a shared 2-core VM while other engineers were running test "
-        "suites on it (load averages below); cells vary by up to ~40% between runs here. Every "
-        "target is judged as a ratio within this one run, never against another run's figures.",
+        "> Measured on a shared 2-core VM (load averages below: anything near 2 means other "
+        "work was running); cells vary by up to ~40% between runs here. Every target is "
+        "judged as a ratio within this one run, never against another run's figures.",
         "",
         f"- Date: {result['date']}; wall time {result['wall_s'] / 60:.0f} min; "
         f"revision {result.get('revision', {}).get('commit', '?')}"
@@ -451,9 +451,10 @@ def _serving_section(f: Figures) -> list[str]:
                 "`benchmarks/run.py --add-to RESULT --kinds fetch` adds it).", ""]
     L += ["`rafka bench --consumer fetch`: the same cells as above (produce, then read it all "
           "back from offset 0), read by a client that does what a replica follower does: one "
-          "socket per broker with one Fetch in flight (max_wait 500 ms, 64 MiB per response, "
-          "16 MiB per partition), records counted from the batch headers, none decoded. Timed "
-          "from the first Fetch to the response that completes the count. Its client CPU is "
+          "socket per broker with one Fetch in flight (max_wait 500 ms, 10 MiB per response, "
+          "1 MiB per partition: Kafka's replica fetcher defaults), records counted from the "
+          "batch headers, none decoded. Timed from the first Fetch to the response that "
+          "completes the count. Its client CPU is "
           "the `recv` copy, so the figure is the broker's serving rate (plus loopback TCP). "
           "MB = messages x message size, as everywhere. Tansu is read the same way.", ""]
     rows = []
@@ -660,8 +661,9 @@ runs at ~100% of a core while the broker is mostly idle (kcat, librdkafka in C, 
 client's ceiling, the same for every broker, so it cannot show a 2x difference between brokers.
 `rafka bench --consumer fetch` (`rafka/bench/_rawfetch.py`) reads like a replica follower or a
 mirror that copies batches: one socket per broker, one Fetch in flight per socket (as librdkafka
-keeps), every partition from offset 0 with max_wait 500 ms, min_bytes 1, max_bytes 64 MiB and
-16 MiB per partition, and it counts records from the v2 batch headers without decoding one
+keeps), every partition from offset 0 with max_wait 500 ms, min_bytes 1, max_bytes 10 MiB
+and 1 MiB per partition (Kafka's replica fetcher defaults), and it counts records from the v2
+batch headers without decoding one
 (non-flexible Fetch v11 with both Rafka and Tansu; the response's fields are walked in place,
 checked against kio's decoder in the tests, so the client's only per-byte cost is the `recv`
 copy). What its figure contains: the broker's work, loopback TCP and that one copy, in series,

@@ -61,8 +61,10 @@ __all__ = [
 
 MAX_WAIT_MS = 500  # librdkafka's fetch.wait.max.ms
 MIN_BYTES = 1  # librdkafka's fetch.min.bytes
-MAX_BYTES = 64 << 20  # per response (librdkafka's fetch.max.bytes is 50 MiB)
-PARTITION_MAX_BYTES = 16 << 20  # per partition per response
+# Kafka's replica fetcher defaults (replica.fetch.response.max.bytes, replica.fetch.max.bytes):
+# what a follower asks of a leader. librdkafka's consumer also takes 1 MiB per partition.
+MAX_BYTES = 10 << 20  # per response
+PARTITION_MAX_BYTES = 1 << 20  # per partition per response
 CLIENT_ID = "rafka-bench-fetch"
 
 # Fetch versions in order of preference: v11 is the newest non-flexible one (no tagged fields to

@@ -36,8 +36,8 @@ _M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 32 * 1024 * 1024
 # Trim the heap top only once this much of it is free; with TOP_PAD the heap grows in large
 # steps instead of one brk per request.
-TRIM_THRESHOLD = 256 * 1024 * 1024
-TOP_PAD = 64 * 1024 * 1024
+TRIM_THRESHOLD = 64 * 1024 * 1024
+TOP_PAD = 16 * 1024 * 1024
 
 
 def keep_freed_memory() -> bool:
