@@ -34,7 +34,7 @@ from crc32c import crc32c
 
 from rafka.records import BatchError, BatchHeader, Record
 from rafka.records.batch import BATCH_HEADER_SIZE, LOG_OVERHEAD, MAGIC_V2, Compression
-from rafka.records.builder import decode_batch
+from rafka.records.builder import decode_batch, put_bytes, put_varint
 from rafka.records.compression import CompressionUnavailableError, compress
 
 logger = logging.getLogger("rafka.log")
@@ -172,15 +172,15 @@ def rewrite_batch(header: BatchHeader, records: Iterable[Record], horizon_ms: in
     for record in items:
         scratch.clear()
         scratch.append(0)  # record attributes (unused by Kafka)
-        _put_varint(scratch, record.timestamp_ms - base_timestamp)
-        _put_varint(scratch, record.offset - header.base_offset)
-        _put_bytes(scratch, record.key)
-        _put_bytes(scratch, record.value)
-        _put_varint(scratch, len(record.headers))
+        put_varint(scratch, record.timestamp_ms - base_timestamp)
+        put_varint(scratch, record.offset - header.base_offset)
+        put_bytes(scratch, record.key)
+        put_bytes(scratch, record.value)
+        put_varint(scratch, len(record.headers))
         for header_key, header_value in record.headers:
-            _put_bytes(scratch, header_key.encode("utf-8", "surrogateescape"))
-            _put_bytes(scratch, header_value)
-        _put_varint(body, len(scratch))
+            put_bytes(scratch, header_key.encode("utf-8", "surrogateescape"))
+            put_bytes(scratch, header_value)
+        put_varint(body, len(scratch))
         body += scratch
     codec = Compression(header.attributes & 0x07)
     payload: bytes | bytearray = body if codec == Compression.NONE else compress(codec, body)
@@ -198,22 +198,3 @@ def rewrite_batch(header: BatchHeader, records: Iterable[Record], horizon_ms: in
     length = BATCH_HEADER_SIZE - LOG_OVERHEAD + len(payload)
     pre_crc = _PRE_CRC.pack(header.base_offset, length, header.partition_leader_epoch, MAGIC_V2)
     return b"".join((pre_crc, _CRC.pack(crc), post_crc, payload))
-
-
-def _put_varint(out: bytearray, value: int) -> None:
-    """Zigzag base-128 varint, as Kafka's ByteUtils.writeVarlong (`rafka.records.builder`
-    has the same private helper; the builder numbers records consecutively, so it cannot
-    write a compacted batch)."""
-    value = (value << 1) ^ (value >> 63)
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-
-
-def _put_bytes(out: bytearray, data: bytes | None) -> None:
-    if data is None:
-        out.append(1)  # zigzag(-1): null
-    else:
-        _put_varint(out, len(data))
-        out += data

@@ -27,8 +27,6 @@ import struct
 from collections.abc import Iterator
 from pathlib import Path
 
-from crc32c import crc32c
-
 from rafka.log.index_file import IndexCorruptError
 from rafka.log.offset_index import ENTRY_SIZE as OFFSET_ENTRY_SIZE
 from rafka.log.offset_index import OffsetIndex
@@ -36,15 +34,9 @@ from rafka.log.time_index import ENTRY_SIZE as TIME_ENTRY_SIZE
 from rafka.log.time_index import NO_TIMESTAMP, TimeIndex
 from rafka.records.batch import (
     BATCH_HEADER_SIZE,
-    CRC_START,
     LOG_OVERHEAD,
-    MAGIC_V2,
     BatchError,
-    BatchHeader,
-    Compression,
-    CorruptBatchError,
-    InvalidBatchError,
-    parse_header,
+    check_stored_batch,
 )
 
 logger = logging.getLogger("rafka.log")
@@ -84,38 +76,6 @@ def parse_segment_name(name: str) -> int | None:
     if len(stem) != 20 or not stem.isdigit():
         return None
     return int(stem)
-
-
-def check_stored_batch(buf: bytes | bytearray | memoryview, pos: int) -> BatchHeader:
-    """Check a batch the log itself wrote: length, magic, CRC32C, codec, counts.
-
-    Unlike the produce-time `check_batch`, a record count below lastOffsetDelta + 1 is fine:
-    the log cleaner keeps a rewritten batch's offset span and drops records from inside it,
-    so a compacted batch has gaps between its offsets, exactly as in Kafka.
-    """
-    header = parse_header(buf, pos)
-    if header.batch_length < _MIN_BATCH_LENGTH:
-        raise CorruptBatchError(f"record batch length {header.batch_length} is impossible")
-    end = pos + header.size
-    if end > len(buf):
-        raise CorruptBatchError(
-            f"record batch truncated: needs {header.size} bytes, {len(buf) - pos} present"
-        )
-    if header.magic != MAGIC_V2:
-        raise InvalidBatchError(f"record batch magic {header.magic} is not supported (need 2)")
-    actual = crc32c(memoryview(buf)[pos + CRC_START : end])
-    if actual != header.crc:
-        raise CorruptBatchError(
-            f"record batch CRC mismatch: stored {header.crc:#010x}, computed {actual:#010x}"
-        )
-    if header.attributes & 0x07 > Compression.ZSTD:
-        raise InvalidBatchError(f"record batch compression codec {header.attributes & 7}")
-    if header.last_offset_delta < 0 or not 0 <= header.record_count <= header.last_offset_delta + 1:
-        raise InvalidBatchError(
-            f"record batch has record count {header.record_count} and last offset delta "
-            f"{header.last_offset_delta}"
-        )
-    return header
 
 
 def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:

@@ -157,10 +157,21 @@ def parse_header(buf: bytes | bytearray | memoryview, pos: int = 0) -> BatchHead
     return _new_header(BatchHeader, _HEADER.unpack_from(buf, pos))
 
 
-def check_batch(
-    buf: bytes | bytearray | memoryview, pos: int, max_batch_bytes: int | None = None
+def check_stored_batch(
+    buf: bytes | bytearray | memoryview,
+    pos: int = 0,
+    max_batch_bytes: int | None = None,
+    *,
+    consecutive: bool = False,
 ) -> BatchHeader:
-    """Check one batch at `pos` (length, magic, CRC32C, counts) and return its header."""
+    """Check a batch as a log may hold it: length, magic, size limit (if given), CRC32C,
+    codec, counts.
+
+    A record count below lastOffsetDelta + 1 is fine here: the log cleaner keeps a rewritten
+    batch's offset span and drops records from inside it, so a compacted batch has gaps
+    between its offsets, exactly as in Kafka. With `consecutive` (produce requests, through
+    `check_batch`) the count must be exactly lastOffsetDelta + 1.
+    """
     header = parse_header(buf, pos)
     if header.batch_length < BATCH_HEADER_SIZE - LOG_OVERHEAD:
         raise CorruptBatchError(f"record batch length {header.batch_length} is impossible")
@@ -189,15 +200,27 @@ def check_batch(
             f"record batch has record count {header.record_count} and last offset delta "
             f"{header.last_offset_delta}"
         )
-    if header.record_count != header.last_offset_delta + 1:
+    if consecutive and header.record_count != header.last_offset_delta + 1:
         # Producers write consecutive offset deltas, so a mismatch means the header lies about
-        # its contents. (Compacted batches keep gaps, but only the broker writes those, and
-        # they never pass through this check.)
+        # its contents (Kafka's "inconsistent batch offset range", INVALID_RECORD).
         raise InvalidBatchError(
             f"record batch claims {header.record_count} records but last offset delta "
             f"{header.last_offset_delta}"
         )
+    if header.record_count > header.last_offset_delta + 1:
+        raise CorruptBatchError(
+            f"record batch claims {header.record_count} records in an offset span of "
+            f"{header.last_offset_delta + 1}"
+        )
     return header
+
+
+def check_batch(
+    buf: bytes | bytearray | memoryview, pos: int, max_batch_bytes: int | None = None
+) -> BatchHeader:
+    """Check one batch of a Produce request at `pos`: everything `check_stored_batch` checks,
+    plus max.message.bytes and consecutive offsets (record count == lastOffsetDelta + 1)."""
+    return check_stored_batch(buf, pos, max_batch_bytes, consecutive=True)
 
 
 def validate_batches(

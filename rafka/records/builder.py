@@ -30,14 +30,13 @@ from crc32c import crc32c
 
 from rafka.records.batch import (
     BATCH_HEADER_SIZE,
-    CRC_START,
     LOG_OVERHEAD,
     MAGIC_V2,
     BatchHeader,
     Compression,
     CorruptBatchError,
-    InvalidBatchError,
     TimestampType,
+    check_stored_batch,
     parse_header,
 )
 from rafka.records.compression import compress, decompress
@@ -67,7 +66,7 @@ class Record:
     offset: int = 0
 
 
-def _put_varint(out: bytearray, value: int) -> None:
+def put_varint(out: bytearray, value: int) -> None:
     """Append `value` zigzag-encoded as a base-128 varint (Kafka's ByteUtils.writeVarlong).
 
     Written by hand because `struct` has no varint format and `int.to_bytes` cannot do base 128;
@@ -81,11 +80,11 @@ def _put_varint(out: bytearray, value: int) -> None:
     out.append(value)
 
 
-def _put_bytes(out: bytearray, data: bytes | None) -> None:
+def put_bytes(out: bytearray, data: bytes | None) -> None:
     if data is None:
         out.append(1)  # zigzag(-1)
     else:
-        _put_varint(out, len(data))
+        put_varint(out, len(data))
         out += data
 
 
@@ -114,8 +113,6 @@ def build_batch(
     max_timestamp = base_timestamp
     body = bytearray()
     scratch = bytearray()
-    put_varint = _put_varint
-    put_bytes = _put_bytes
     for delta, record in enumerate(items):
         timestamp = record.timestamp_ms
         if timestamp > max_timestamp:
@@ -227,44 +224,20 @@ def read_bytes(data: bytes, pos: int) -> tuple[bytes | None, int]:
     return data[pos:end], end
 
 
-def _check_stored_batch(buf: bytes | bytearray | memoryview, pos: int) -> BatchHeader:
-    """Length, magic, CRC and codec of the batch at `pos`; no produce-time policy checks."""
-    header = parse_header(buf, pos)
-    if header.batch_length < _LENGTH_OF_EMPTY_BATCH:
-        raise CorruptBatchError(f"record batch length {header.batch_length} is impossible")
-    end = pos + header.size
-    if end > len(buf):
-        raise CorruptBatchError(
-            f"record batch truncated: needs {header.size} bytes, {len(buf) - pos} present"
-        )
-    if header.magic != MAGIC_V2:
-        raise InvalidBatchError(f"record batch magic {header.magic} is not supported (need 2)")
-    actual = crc32c(memoryview(buf)[pos + CRC_START : end])
-    if actual != header.crc:
-        raise CorruptBatchError(
-            f"record batch CRC mismatch: stored {header.crc:#010x}, computed {actual:#010x}"
-        )
-    if header.attributes & 0x07 > Compression.ZSTD:
-        raise InvalidBatchError(f"record batch compression codec {header.attributes & 7}")
-    if header.record_count < 0:
-        raise CorruptBatchError(f"record batch has record count {header.record_count}")
-    return header
-
-
 def decode_batch(buf: bytes | bytearray | memoryview, pos: int = 0) -> list[Record]:
     """The records of the batch at `pos` (checked: length, magic, CRC; decompressed).
 
     Raises CorruptBatchError / InvalidBatchError for bad bytes and CompressionUnavailableError
     when the codec's package is missing.
     """
-    header = _check_stored_batch(buf, pos)
+    header = check_stored_batch(buf, pos)
     return _decode_records(buf, pos, header)
 
 
 def records_section(buf: bytes | bytearray | memoryview, pos: int = 0) -> tuple[BatchHeader, bytes]:
     """The header and the uncompressed records section of the batch at `pos`, checked as
     `decode_batch` checks it, for callers that parse the records themselves (gRPC Consume)."""
-    header = _check_stored_batch(buf, pos)
+    header = check_stored_batch(buf, pos)
     section = memoryview(buf)[pos + BATCH_HEADER_SIZE : pos + header.size]
     return header, decompress(header.compression, section)
 
@@ -282,7 +255,7 @@ def decode_batches(buf: bytes | bytearray | memoryview) -> list[Record]:
         header = parse_header(buf, pos)
         if header.batch_length >= _LENGTH_OF_EMPTY_BATCH and pos + header.size > end:
             break
-        header = _check_stored_batch(buf, pos)
+        header = check_stored_batch(buf, pos)
         out.extend(_decode_records(buf, pos, header))
         pos += header.size
     return out
