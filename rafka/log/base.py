@@ -1,7 +1,8 @@
 """The offset and size bookkeeping both log engines keep in the same fields, exposed once.
 
 `DiskLog` and `MemoryLog` differ in where batches live, not in how they report offsets, sizes
-and segments; the read-only half of the PartitionLog interface is therefore written here.
+and segments; the read-only half of the PartitionLog interface, and the range checks every
+read starts with, are therefore written here.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from rafka.log.api import LogConfig, LogStats
+from rafka.log.api import LogConfig, LogStats, OffsetOutOfRangeError, ReadResult
 
 
 class _Sized(Protocol):
@@ -59,3 +60,18 @@ class LogProperties:
     @property
     def stats(self) -> LogStats:
         return self._stats
+
+    def _begin_read(self, offset: int, max_offset: int | None) -> tuple[ReadResult, int]:
+        """The (still empty) result of a read at `offset` and the offset it must stop before
+        (`max_offset` capped at the log end). Raises OffsetOutOfRangeError outside the log."""
+        log_end = self._next_offset
+        result = ReadResult(
+            log_start_offset=self._log_start_offset,
+            high_watermark=self._high_watermark,
+            log_end_offset=log_end,
+        )
+        if offset < self._log_start_offset or offset > log_end:
+            raise OffsetOutOfRangeError(
+                f"offset {offset} is outside [{self._log_start_offset}, {log_end}]"
+            )
+        return result, log_end if max_offset is None else min(max_offset, log_end)

@@ -34,7 +34,7 @@ from crc32c import crc32c
 
 from rafka.records import BatchError, BatchHeader, Record
 from rafka.records.batch import BATCH_HEADER_SIZE, LOG_OVERHEAD, MAGIC_V2, Compression
-from rafka.records.builder import decode_batch, put_bytes, put_varint
+from rafka.records.builder import decode_batch, encode_records
 from rafka.records.compression import CompressionUnavailableError, compress
 
 logger = logging.getLogger("rafka.log")
@@ -167,21 +167,7 @@ def rewrite_batch(header: BatchHeader, records: Iterable[Record], horizon_ms: in
         max_timestamp = header.max_timestamp
     else:
         max_timestamp = max(record.timestamp_ms for record in items)
-    body = bytearray()
-    scratch = bytearray()
-    for record in items:
-        scratch.clear()
-        scratch.append(0)  # record attributes (unused by Kafka)
-        put_varint(scratch, record.timestamp_ms - base_timestamp)
-        put_varint(scratch, record.offset - header.base_offset)
-        put_bytes(scratch, record.key)
-        put_bytes(scratch, record.value)
-        put_varint(scratch, len(record.headers))
-        for header_key, header_value in record.headers:
-            put_bytes(scratch, header_key.encode("utf-8", "surrogateescape"))
-            put_bytes(scratch, header_value)
-        put_varint(body, len(scratch))
-        body += scratch
+    body = encode_records(items, base_timestamp, header.base_offset)
     codec = Compression(header.attributes & 0x07)
     payload: bytes | bytearray = body if codec == Compression.NONE else compress(codec, body)
     post_crc = _POST_CRC.pack(

@@ -230,17 +230,7 @@ class DiskLog(LogProperties, CleanerHooks):
         min_one_batch: bool = True,
     ) -> ReadResult:
         self._check_open()
-        log_end = self._next_offset
-        result = ReadResult(
-            log_start_offset=self._log_start_offset,
-            high_watermark=self._high_watermark,
-            log_end_offset=log_end,
-        )
-        if offset < self._log_start_offset or offset > log_end:
-            raise OffsetOutOfRangeError(
-                f"offset {offset} is outside [{self._log_start_offset}, {log_end}]"
-            )
-        limit = log_end if max_offset is None else min(max_offset, log_end)
+        result, limit = self._begin_read(offset, max_offset)
         if offset >= limit:
             return result
         # The lock only keeps a concurrent flush() away from a segment whose indexes are being

@@ -26,6 +26,9 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 from kio.static.primitive import i32Timedelta
 
+from rafka.protocol._writers import write_length as _length
+from rafka.protocol._writers import write_string as _string
+from rafka.protocol._writers import write_uvarint as _uvarint
 from rafka.protocol.apis import KIO_APIS, ApiKey
 
 __all__ = [
@@ -136,31 +139,6 @@ _ZERO_UUID = bytes(16)
 _DEFAULT_EPOCH_END = EpochEndOffset()
 _DEFAULT_LEADER = LeaderIdAndEpoch()
 _DEFAULT_SNAPSHOT = SnapshotId()
-
-
-def _uvarint(out: bytearray, value: int) -> None:
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-
-
-def _length(out: bytearray, n: int | None, flexible: bool) -> None:
-    """An array or records length: compact (n+1, 0 = null) or int32 (-1 = null)."""
-    if flexible:
-        _uvarint(out, 0 if n is None else n + 1)
-    else:
-        out += _I32.pack(-1 if n is None else n)
-
-
-def _string(out: bytearray, value: str | None, flexible: bool) -> None:
-    raw = None if value is None else value.encode()
-    if flexible:
-        _uvarint(out, 0 if raw is None else len(raw) + 1)
-    else:
-        out += struct.pack(">h", -1 if raw is None else len(raw))
-    if raw:
-        out += raw
 
 
 def _chunk_size(chunk: bytes | memoryview) -> int:

@@ -23,6 +23,8 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
+from rafka.protocol._writers import write_length as _length
+from rafka.protocol._writers import write_string as _string
 from rafka.protocol.apis import KIO_APIS, ApiKey
 
 __all__ = [
@@ -39,8 +41,6 @@ PRODUCE_VERSIONS = range(max(3, _produce.min_version), _produce.max_version + 1)
 _FIRST_FLEXIBLE = 9
 _FIRST_TOPIC_ID = 13
 
-_I32 = struct.Struct(">i")
-_I16 = struct.Struct(">h")
 # index, error_code, base_offset, log_append_time_ms[, log_start_offset (v5+)]
 _PARTITION_V3 = struct.Struct(">ihqq")
 _PARTITION_V5 = struct.Struct(">ihqqq")
@@ -65,35 +65,6 @@ class ProduceTopicResult:
     partitions: Sequence[ProducePartitionResult]
 
 
-def _uvarint(out: bytearray, value: int) -> None:
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-
-
-def _string(out: bytearray, text: str | None, flexible: bool) -> None:
-    if text is None:
-        if flexible:
-            out.append(0)
-        else:
-            out += b"\xff\xff"
-        return
-    data = text.encode()
-    if flexible:
-        _uvarint(out, len(data) + 1)
-    else:
-        out += _I16.pack(len(data))
-    out += data
-
-
-def _count(out: bytearray, n: int, flexible: bool) -> None:
-    if flexible:
-        _uvarint(out, n + 1)
-    else:
-        out += _I32.pack(n)
-
-
 def encode_produce_response(
     correlation_id: int, version: int, topics: Sequence[ProduceTopicResult]
 ) -> list[bytes | memoryview]:
@@ -105,13 +76,13 @@ def encode_produce_response(
     by_id = version >= _FIRST_TOPIC_ID
     with_start = version >= 5
     out = bytearray(_HEAD_V1.size if flexible else _HEAD_V0.size)
-    _count(out, len(topics), flexible)
+    _length(out, len(topics), flexible)
     for topic in topics:
         if by_id:
             out += (topic.topic_id or uuid.UUID(int=0)).bytes
         else:
             _string(out, topic.name or "", flexible)
-        _count(out, len(topic.partitions), flexible)
+        _length(out, len(topic.partitions), flexible)
         for p in topic.partitions:
             if with_start:
                 out += _PARTITION_V5.pack(
@@ -122,7 +93,7 @@ def encode_produce_response(
                     p.index, p.error_code, p.base_offset, p.log_append_time_ms
                 )
             if with_errors:
-                _count(out, 0, flexible)  # record_errors: Rafka rejects whole batches
+                _length(out, 0, flexible)  # record_errors: Rafka rejects whole batches
                 _string(out, p.error_message, flexible)
             if flexible:
                 out.append(0)

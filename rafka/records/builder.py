@@ -88,6 +88,29 @@ def put_bytes(out: bytearray, data: bytes | None) -> None:
         out += data
 
 
+def encode_records(
+    records: Iterable[Record], base_timestamp: int, base_offset: int | None = None
+) -> bytearray:
+    """The uncompressed records section for `records`: offset deltas 0, 1, 2, ... or, with
+    `base_offset`, each record's own `offset - base_offset` (a compacted batch's gaps)."""
+    body = bytearray()
+    scratch = bytearray()
+    for delta, record in enumerate(records):
+        scratch.clear()
+        scratch.append(0)  # record attributes (unused by Kafka)
+        put_varint(scratch, record.timestamp_ms - base_timestamp)
+        put_varint(scratch, delta if base_offset is None else record.offset - base_offset)
+        put_bytes(scratch, record.key)
+        put_bytes(scratch, record.value)
+        put_varint(scratch, len(record.headers))
+        for header_key, header_value in record.headers:
+            put_bytes(scratch, header_key.encode("utf-8", "surrogateescape"))
+            put_bytes(scratch, header_value)
+        put_varint(body, len(scratch))
+        body += scratch
+    return body
+
+
 def build_batch(
     records: Iterable[Record],
     base_offset: int = 0,
@@ -110,27 +133,9 @@ def build_batch(
     if not items:
         raise ValueError("a record batch needs at least one record")
     base_timestamp = items[0].timestamp_ms
-    max_timestamp = base_timestamp
-    body = bytearray()
-    scratch = bytearray()
-    for delta, record in enumerate(items):
-        timestamp = record.timestamp_ms
-        if timestamp > max_timestamp:
-            max_timestamp = timestamp
-        scratch.clear()
-        scratch.append(0)  # record attributes
-        put_varint(scratch, timestamp - base_timestamp)
-        put_varint(scratch, delta)
-        put_bytes(scratch, record.key)
-        put_bytes(scratch, record.value)
-        put_varint(scratch, len(record.headers))
-        for header_key, header_value in record.headers:
-            put_bytes(scratch, header_key.encode("utf-8", "surrogateescape"))
-            put_bytes(scratch, header_value)
-        put_varint(body, len(scratch))
-        body += scratch
+    max_timestamp = max(record.timestamp_ms for record in items)
     return batch_from_section(
-        body,
+        encode_records(items, base_timestamp),
         len(items),
         base_timestamp,
         max_timestamp,

@@ -1,0 +1,36 @@
+"""The few primitive writers the hand-written response encoders share (`fetch_response`,
+`produce_response`): Kafka's unsigned varint, array/bytes lengths and strings, in their
+classic (int16/int32) or compact (varint, flexible versions) forms, appended to a bytearray."""
+
+from __future__ import annotations
+
+import struct
+
+_I16 = struct.Struct(">h")
+_I32 = struct.Struct(">i")
+
+
+def write_uvarint(out: bytearray, value: int) -> None:
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+
+
+def write_length(out: bytearray, n: int | None, flexible: bool) -> None:
+    """An array or records length: compact (n+1, 0 = null) or int32 (-1 = null)."""
+    if flexible:
+        write_uvarint(out, 0 if n is None else n + 1)
+    else:
+        out += _I32.pack(-1 if n is None else n)
+
+
+def write_string(out: bytearray, value: str | None, flexible: bool) -> None:
+    """A (nullable) string: compact (length+1, 0 = null) or int16 length (-1 = null)."""
+    raw = None if value is None else value.encode()
+    if flexible:
+        write_uvarint(out, 0 if raw is None else len(raw) + 1)
+    else:
+        out += _I16.pack(-1 if raw is None else len(raw))
+    if raw:
+        out += raw
