@@ -37,6 +37,8 @@ class Throughput:
     broker: BrokerCost | None = None
     # Mean produce request payload per partition batch, from librdkafka statistics (produce only).
     avg_batch_bytes: float | None = None
+    # Raw Fetch consume: how many times the topic was read from offset 0 (see _kafka.py).
+    passes: int = 1
 
     @property
     def msgs_per_s(self) -> float:
@@ -59,6 +61,7 @@ class Throughput:
             "capped": self.capped,
             "client_cpu_pct": _pct(self.client_cpu_seconds, self.seconds),
             "avg_batch_bytes": self.avg_batch_bytes,
+            "passes": self.passes,
         }
         out.update(_broker_fields(self.broker, self.seconds, self.bytes))
         return out

@@ -2,7 +2,9 @@
 
 A fetch that finds fewer than `min_bytes` parks until an append to one of its partitions wakes
 it or `max_wait_ms` passes; it never polls. The reads return the log's own bytes (whole
-batches), which front doors hand to the socket without copying.
+batches), which front doors hand to the socket without copying: from the memory engine its
+buffers, from the disk engine small reads as bytes and large ones as `FileRegion`s of the
+segment files, which the front door `sendfile`s (or reads, if it cannot) and then closes.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 from rafka.broker.broker import Broker
 from rafka.broker.errors import BrokerError
 from rafka.broker.partition import Partition
-from rafka.log import LogError
+from rafka.log import FileRegion, LogError, SendChunk
 from rafka.records import BATCH_HEADER_SIZE, LOG_OVERHEAD
 
 # The first 12 bytes of a batch header (base offset, batch length) and the last offset delta
@@ -39,7 +41,7 @@ class FetchedPartition:
     error: BrokerError | LogError | None = None
     high_watermark: int = -1
     log_start_offset: int = -1
-    chunks: list[bytes | memoryview] = field(default_factory=list)
+    chunks: list[SendChunk] = field(default_factory=list)
     size: int = 0
 
 
@@ -66,7 +68,7 @@ def read_once(
                 result.high_watermark = log.high_watermark
                 result.log_start_offset = log.log_start_offset
                 continue
-            read = log.read(
+            read = log.read_for_sending(
                 request.offset,
                 max(limit, 0),
                 max_offset=log.high_watermark,
@@ -148,11 +150,16 @@ def _counted(broker: Broker, results: list[FetchedPartition]) -> list[FetchedPar
     return results
 
 
-def records_from(chunks: list[bytes | memoryview], offset: int) -> int:
+def records_from(chunks: list[SendChunk], offset: int) -> int:
     """How many records at or after `offset` whole batches in `chunks` hold (a fetch may
     start with a batch that begins before the offset asked for; the consumer skips those)."""
     first = last = -1
     for chunk in chunks:
+        if isinstance(chunk, FileRegion):
+            if first < 0:
+                first = chunk.first_offset
+            last = chunk.last_offset
+            continue
         pos, end = 0, len(chunk)
         while end - pos >= BATCH_HEADER_SIZE:
             base, length = _BASE_AND_LENGTH.unpack_from(chunk, pos)

@@ -31,10 +31,12 @@ from rafka.log.api import (
     OffsetOutOfRangeError,
     PartitionLog,
     ReadResult,
+    SendChunk,
     TimestampOffset,
 )
 from rafka.log.disk import DiskLog, wall_clock_ms
 from rafka.log.memory import MemoryLog
+from rafka.log.region import FileRegion
 
 Engine = Literal["disk", "in_memory"]
 
@@ -65,6 +67,7 @@ __all__ = [
     "CleanResult",
     "DiskLog",
     "Engine",
+    "FileRegion",
     "LogClosedError",
     "LogConfig",
     "LogError",
@@ -74,6 +77,7 @@ __all__ = [
     "OffsetOutOfRangeError",
     "PartitionLog",
     "ReadResult",
+    "SendChunk",
     "TimestampOffset",
     "open_log",
     "wall_clock_ms",

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
+from rafka.log.region import FileRegion
 from rafka.records import TimestampType
 
 DAY_MS = 24 * 60 * 60 * 1000
@@ -90,15 +91,23 @@ class AppendResult:
     log_start_offset: int
 
 
+Chunk = TypeVar("Chunk")
+# What `read()` returns, and what `read_for_sending()` may also return: a run of a segment
+# file for a writer to `sendfile` (rafka.log.region).
+ByteChunk = bytes | memoryview
+SendChunk = bytes | memoryview | FileRegion
+
+
 @dataclass(slots=True)
-class ReadResult:
+class ReadResult(Generic[Chunk]):
     """Whole batches, as the segment files hold them (never re-encoded).
 
     `chunks` concatenated are the bytes to put in a fetch response's records field. They may be
-    bytes or memoryviews; callers must not keep memoryviews past the next append or roll.
+    bytes or memoryviews (callers must not keep memoryviews past the next append or roll), and
+    from `read_for_sending()` also `FileRegion`s, which the caller must send or close.
     """
 
-    chunks: list[bytes | memoryview] = field(default_factory=list)
+    chunks: list[Chunk] = field(default_factory=list)
     size: int = 0
     # The offsets the log held at the moment of the read.
     log_start_offset: int = 0
@@ -157,11 +166,18 @@ class PartitionLog(Protocol):
 
     def read(
         self, offset: int, max_bytes: int, max_offset: int | None = None, min_one_batch: bool = True
-    ) -> ReadResult:
+    ) -> ReadResult[ByteChunk]:
         """Whole batches starting with the one containing `offset`, up to `max_bytes` (but at
         least one whole batch if `min_one_batch`, as Kafka does so a large batch is never stuck),
         and none at or beyond `max_offset` (the high watermark, for consumers).
         Raises OffsetOutOfRangeError outside [log_start_offset, log_end_offset]."""
+        ...
+
+    def read_for_sending(
+        self, offset: int, max_bytes: int, max_offset: int | None = None, min_one_batch: bool = True
+    ) -> ReadResult[SendChunk]:
+        """`read()` for a writer that puts the bytes on a socket: a large run may come back as
+        a `FileRegion` to `sendfile` (the disk engine), which the caller must send or close."""
         ...
 
     def offset_for_timestamp(self, timestamp_ms: int) -> TimestampOffset | None:

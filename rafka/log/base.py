@@ -8,7 +8,7 @@ read starts with, are therefore written here.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from rafka.log.api import LogConfig, LogStats, OffsetOutOfRangeError, ReadResult
 
@@ -61,11 +61,11 @@ class LogProperties:
     def stats(self) -> LogStats:
         return self._stats
 
-    def _begin_read(self, offset: int, max_offset: int | None) -> tuple[ReadResult, int]:
+    def _begin_read(self, offset: int, max_offset: int | None) -> tuple[ReadResult[Any], int]:
         """The (still empty) result of a read at `offset` and the offset it must stop before
         (`max_offset` capped at the log end). Raises OffsetOutOfRangeError outside the log."""
         log_end = self._next_offset
-        result = ReadResult(
+        result: ReadResult[Any] = ReadResult(
             log_start_offset=self._log_start_offset,
             high_watermark=self._high_watermark,
             log_end_offset=log_end,

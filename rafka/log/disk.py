@@ -38,9 +38,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from rafka.log.api import (
     AppendResult,
+    ByteChunk,
     CleanResult,
     LogClosedError,
     LogConfig,
@@ -48,6 +50,7 @@ from rafka.log.api import (
     LogStorageError,
     OffsetOutOfRangeError,
     ReadResult,
+    SendChunk,
     TimestampOffset,
 )
 from rafka.log.append import prepare_append
@@ -67,6 +70,10 @@ from rafka.log.recovery import load_log
 from rafka.log.retention import segments_to_delete
 from rafka.log.segment import MAX_RELATIVE_OFFSET, LogSegment
 from rafka.log.timestamps import first_record_at_or_after, record_with_timestamp
+
+# read_for_sending() hands out runs at least this long as file regions to sendfile; shorter
+# ones (a consumer following the tail) are one pread, cheaper than dup + sendfile + close.
+REGION_MIN_BYTES = 64 * 1024
 
 logger = logging.getLogger("rafka.log")
 
@@ -228,7 +235,26 @@ class DiskLog(LogProperties, CleanerHooks):
         max_bytes: int,
         max_offset: int | None = None,
         min_one_batch: bool = True,
-    ) -> ReadResult:
+    ) -> ReadResult[ByteChunk]:
+        return self._read(offset, max_bytes, max_offset, min_one_batch, 0)
+
+    def read_for_sending(
+        self,
+        offset: int,
+        max_bytes: int,
+        max_offset: int | None = None,
+        min_one_batch: bool = True,
+    ) -> ReadResult[SendChunk]:
+        return self._read(offset, max_bytes, max_offset, min_one_batch, REGION_MIN_BYTES)
+
+    def _read(
+        self,
+        offset: int,
+        max_bytes: int,
+        max_offset: int | None,
+        min_one_batch: bool,
+        region_min: int,
+    ) -> ReadResult[Any]:
         self._check_open()
         result, limit = self._begin_read(offset, max_offset)
         if offset >= limit:
@@ -236,11 +262,17 @@ class DiskLog(LogProperties, CleanerHooks):
         # The lock only keeps a concurrent flush() away from a segment whose indexes are being
         # loaded (or rebuilt) on first use; uncontended it costs well under a microsecond.
         with self._lock:
-            self._read_locked(result, offset, max_bytes, limit, min_one_batch)
+            self._read_locked(result, offset, max_bytes, limit, min_one_batch, region_min)
         return result
 
     def _read_locked(
-        self, result: ReadResult, offset: int, max_bytes: int, limit: int, min_one_batch: bool
+        self,
+        result: ReadResult[Any],
+        offset: int,
+        max_bytes: int,
+        limit: int,
+        min_one_batch: bool,
+        region_min: int,
     ) -> None:
         log_end = result.log_end_offset
         segments = self._segments
@@ -260,7 +292,12 @@ class DiskLog(LogProperties, CleanerHooks):
         while index <= stop_index:
             segment = segments[index]
             max_position = stop_position if index == stop_index else segment.size
-            chunk, exhausted = segment.read(offset, remaining, max_position, first)
+            if region_min:
+                chunk, exhausted = segment.read_for_sending(
+                    offset, remaining, max_position, first, region_min
+                )
+            else:
+                chunk, exhausted = segment.read(offset, remaining, max_position, first)
             if chunk is not None:
                 chunks.append(chunk)
                 size += len(chunk)

@@ -21,15 +21,18 @@ from __future__ import annotations
 import bisect
 import logging
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from rafka.log.api import (
     AppendResult,
+    ByteChunk,
     CleanResult,
     LogClosedError,
     LogConfig,
     LogStats,
     OffsetOutOfRangeError,
     ReadResult,
+    SendChunk,
     TimestampOffset,
 )
 from rafka.log.append import prepare_append
@@ -201,7 +204,22 @@ class MemoryLog(LogProperties):
         max_bytes: int,
         max_offset: int | None = None,
         min_one_batch: bool = True,
-    ) -> ReadResult:
+    ) -> ReadResult[ByteChunk]:
+        return self._read(offset, max_bytes, max_offset, min_one_batch)
+
+    def read_for_sending(
+        self,
+        offset: int,
+        max_bytes: int,
+        max_offset: int | None = None,
+        min_one_batch: bool = True,
+    ) -> ReadResult[SendChunk]:
+        # The stored batches are already in memory: nothing to gain from a file region.
+        return self._read(offset, max_bytes, max_offset, min_one_batch)
+
+    def _read(
+        self, offset: int, max_bytes: int, max_offset: int | None, min_one_batch: bool
+    ) -> ReadResult[Any]:
         self._check_open()
         result, limit = self._begin_read(offset, max_offset)
         if offset >= limit:

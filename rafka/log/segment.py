@@ -30,6 +30,7 @@ from pathlib import Path
 from rafka.log.index_file import IndexCorruptError
 from rafka.log.offset_index import ENTRY_SIZE as OFFSET_ENTRY_SIZE
 from rafka.log.offset_index import OffsetIndex
+from rafka.log.region import FileRegion
 from rafka.log.time_index import ENTRY_SIZE as TIME_ENTRY_SIZE
 from rafka.log.time_index import NO_TIMESTAMP, TimeIndex
 from rafka.records.batch import (
@@ -395,14 +396,15 @@ class LogSegment:
 
     # ------------------------------------------------------------------- reads
 
-    def _scan(self, start: int, end: int) -> Iterator[tuple[int, int, int, int, int]]:
+    def _scan(
+        self, start: int, end: int, window: int = _SCAN_WINDOW
+    ) -> Iterator[tuple[int, int, int, int, int]]:
         """(position, size, base offset, last offset, max timestamp) of each batch from byte
-        `start` (a batch boundary) until `end`, reading headers in windows."""
+        `start` (a batch boundary) until `end`, reading headers in windows of `window` bytes."""
         fd = self._fd
         position = start
         buf = b""
         buf_start = start
-        window = _SCAN_WINDOW
         headers_in_window = 2
         while position + BATCH_HEADER_SIZE <= end:
             at = position - buf_start
@@ -444,14 +446,7 @@ class LogSegment:
         `offset` and covers the batches up to the limit in a single window.
         """
         end_cap = min(self.size, max_position)
-        indexed_offset, index_position, indexed_size = self.offset_index.lookup_entry(offset)
-        if 0 < index_position < end_cap and indexed_offset < offset:
-            # The indexed batch ends before `offset` (entries are keyed by last offset): step
-            # over it rather than read it, which matters when batches are large.
-            if indexed_size < 0:
-                (length,) = _LENGTH.unpack(os.pread(self._fd, 4, index_position + 8))
-                indexed_size = length + LOG_OVERHEAD
-            index_position += indexed_size
+        index_position = self._indexed_start(offset, end_cap)
         if index_position >= end_cap:
             return None, True
         budget = max(max_bytes, 0)
@@ -500,6 +495,78 @@ class LogSegment:
                 boundary += length + LOG_OVERHEAD
         view = memoryview(window)[start - window_start : boundary - window_start]
         return view, boundary == end_cap
+
+    def locate(
+        self, offset: int, max_bytes: int, max_position: int, min_one_batch: bool
+    ) -> tuple[tuple[int, int, int, int] | None, bool]:
+        """Where `read()` with the same arguments would find its batches, reading only batch
+        headers: ((start, end, first base offset, last offset) or None, exhausted). For a
+        caller that sends the bytes straight from the file (`rafka.log.region`)."""
+        end_cap = min(self.size, max_position)
+        index_position = self._indexed_start(offset, end_cap)
+        if index_position >= end_cap:
+            return None, True
+        # Index entries are about index_interval_bytes apart, so short windows find the first
+        # batch and the last boundary without reading the bulk of what is being located.
+        window = self.index_interval_bytes + _SCAN_SIZE
+        first = next(
+            (b for b in self._scan(index_position, end_cap, window) if b[3] >= offset), None
+        )
+        if first is None:
+            return None, True
+        start, size, first_base, last, _ = first
+        budget = max(max_bytes, 0)
+        if size > budget:
+            if not min_one_batch:
+                return None, False
+            budget = size
+        stop = min(start + budget, end_cap)
+        end, last_offset = start + size, last
+        # The last batch that ends at or below `stop`: walk from an indexed batch near it. A
+        # walk that finds none there (one batch straddles `stop`) steps back one index entry,
+        # so the last offset is always read from a header, never guessed (compacted logs
+        # have gaps between batches).
+        upto = stop
+        floor = max(self._offset_index.floor_position(upto), start)
+        while True:
+            found = False
+            for position, batch_size, _, batch_last, _ in self._scan(floor, upto, window):
+                end, last_offset, found = position + batch_size, batch_last, True
+            if found or floor <= start:
+                break
+            upto = floor
+            floor = max(self._offset_index.floor_position(floor - 1), start)
+        return (start, end, first_base, last_offset), end == end_cap
+
+    def read_for_sending(
+        self, offset: int, max_bytes: int, max_position: int, min_one_batch: bool, region_min: int
+    ) -> tuple[memoryview | FileRegion | None, bool]:
+        """`read()`, except that a run of at least `region_min` bytes comes back as a
+        `FileRegion` (found by reading headers only) for a writer that sends it from the file.
+        Small reads, such as a consumer following the tail, stay one `pread`."""
+        end_cap = min(self.size, max_position)
+        nearest = self.offset_index.lookup_entry(offset)[1]
+        if min(max_bytes, end_cap - nearest) < region_min:
+            return self.read(offset, max_bytes, max_position, min_one_batch)
+        span, exhausted = self.locate(offset, max_bytes, max_position, min_one_batch)
+        if span is None:
+            return None, exhausted
+        start, end, first_offset, last_offset = span
+        if end - start < region_min:
+            return memoryview(os.pread(self._fd, end - start, start)), exhausted
+        return FileRegion(self.dup_fd(), start, end - start, first_offset, last_offset), exhausted
+
+    def _indexed_start(self, offset: int, end_cap: int) -> int:
+        """A batch boundary at or below the batch holding `offset`, from the offset index."""
+        indexed_offset, index_position, indexed_size = self.offset_index.lookup_entry(offset)
+        if 0 < index_position < end_cap and indexed_offset < offset:
+            # The indexed batch ends before `offset` (entries are keyed by last offset): step
+            # over it rather than read it, which matters when batches are large.
+            if indexed_size < 0:
+                (length,) = _LENGTH.unpack(os.pread(self._fd, 4, index_position + 8))
+                indexed_size = length + LOG_OVERHEAD
+            index_position += indexed_size
+        return index_position
 
     def dup_fd(self) -> int:
         """A duplicate of the `.log` descriptor, readable after this segment is deleted (the

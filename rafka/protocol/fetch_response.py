@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from kio.schema.errors import ErrorCode
 from kio.static.primitive import i32Timedelta
@@ -40,7 +40,9 @@ __all__ = [
     "FetchTopic",
     "LeaderIdAndEpoch",
     "NodeEndpoint",
+    "OpaqueChunk",
     "RecordChunks",
+    "ResponseChunk",
     "SnapshotId",
     "encode_fetch_response",
     "encode_fetch_response_body",
@@ -54,8 +56,21 @@ _FIRST_FLEXIBLE = 12
 _FIRST_TOPIC_ID = 13
 _FIRST_NODE_ENDPOINTS = 16
 
+
+class OpaqueChunk(Protocol):
+    """Record bytes the encoder passes through without looking inside: it needs their length,
+    and `bytes()` gives them on demand. Lets the writer at the socket send them its own way (the
+    Kafka door `sendfile`s runs of segment files, rafka.log.region)."""
+
+    def __len__(self) -> int: ...
+
+    def __bytes__(self) -> bytes: ...
+
+
+#: One piece of an encoded response: buffers, or an opaque run of record bytes.
+ResponseChunk = bytes | memoryview | OpaqueChunk
 #: Record data as stored: whole batches, possibly split over several buffers.
-RecordChunks = Sequence[bytes | memoryview]
+RecordChunks = Sequence[ResponseChunk]
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +156,7 @@ _DEFAULT_LEADER = LeaderIdAndEpoch()
 _DEFAULT_SNAPSHOT = SnapshotId()
 
 
-def _chunk_size(chunk: bytes | memoryview) -> int:
+def _chunk_size(chunk: ResponseChunk) -> int:
     return chunk.nbytes if isinstance(chunk, memoryview) else len(chunk)
 
 
@@ -182,7 +197,7 @@ def _node_endpoints(out: bytearray, endpoints: Sequence[NodeEndpoint]) -> None:
 
 def encode_fetch_response(
     correlation_id: int, api_version: int, data: FetchResponseData
-) -> list[bytes | memoryview]:
+) -> list[ResponseChunk]:
     """Encode a whole Fetch response frame (size prefix and header included) as chunks.
 
     The record chunks appear in the result as the very objects passed in (empty ones are
@@ -198,9 +213,7 @@ def encode_fetch_response(
     return chunks
 
 
-def encode_fetch_response_body(
-    api_version: int, data: FetchResponseData
-) -> list[bytes | memoryview]:
+def encode_fetch_response_body(api_version: int, data: FetchResponseData) -> list[ResponseChunk]:
     """Only the FetchResponse body, as chunks (for `encode_response_chunks()`)."""
     chunks, _size = _encode(api_version, data, bytearray())
     return chunks
@@ -208,7 +221,7 @@ def encode_fetch_response_body(
 
 def _encode(
     api_version: int, data: FetchResponseData, out: bytearray
-) -> tuple[list[bytes | memoryview], int]:
+) -> tuple[list[ResponseChunk], int]:
     """Append the body to `out` (which becomes the first chunk); returns chunks, total size."""
     if api_version not in FETCH_VERSIONS:
         raise ValueError(f"Fetch version {api_version} is not supported by this encoder")
@@ -218,7 +231,7 @@ def _encode(
     with_session = api_version >= 7
     with_read_replica = api_version >= 11
 
-    chunks: list[bytes | memoryview] = []
+    chunks: list[ResponseChunk] = []
     total = 0
     out += _I32.pack(data.throttle_time_ms)
     if with_session:
@@ -293,7 +306,7 @@ def to_kio(api_version: int, data: FetchResponseData) -> Any:
                 module.AbortedTransaction(producer_id=t.producer_id, first_offset=t.first_offset)
                 for t in p.aborted_transactions
             ),
-            "records": None if p.records is None else b"".join(p.records),
+            "records": None if p.records is None else b"".join(map(bytes, p.records)),
         }
         if api_version >= 5:
             kwargs["log_start_offset"] = p.log_start_offset

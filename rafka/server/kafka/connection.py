@@ -22,6 +22,7 @@ import inspect
 import logging
 import socket
 from collections import deque
+from collections.abc import Sequence
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, cast
 
@@ -29,6 +30,7 @@ from rafka.protocol import (
     FrameDecoder,
     FramingError,
     RequestError,
+    ResponseChunk,
     UnknownApiKeyError,
     UnsupportedVersionError,
     decode_request,
@@ -37,6 +39,7 @@ from rafka.protocol import (
 )
 from rafka.server.kafka.context import ConnectionState, PreEncoded, RequestContext
 from rafka.server.kafka.eager import step_eagerly
+from rafka.server.kafka.writer import ResponseWriter
 
 if TYPE_CHECKING:
     from rafka.server.kafka.service import KafkaFrontDoor
@@ -54,7 +57,7 @@ class _Slot:
     __slots__ = ("chunks", "ready")
 
     def __init__(self) -> None:
-        self.chunks: list[bytes | memoryview] | None = None
+        self.chunks: Sequence[ResponseChunk] | None = None
         self.ready = False
 
 
@@ -66,13 +69,14 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self._decoder = FrameDecoder(max_request_bytes)
         self._connections = connections
         self._transport: asyncio.Transport | None = None
+        self._writer: ResponseWriter | None = None
         self._pending: deque[_Slot] = deque()
         self._tasks: set[asyncio.Future[Any]] = set()
         self._reading_paused = False
         self._writing_paused = False
         self._closing = False
         # Responses ready while a read's frames are being handled, written together after.
-        self._out: list[bytes | memoryview] | None = None
+        self._out: list[ResponseChunk] | None = None
         self.state = ConnectionState(peer="?")
 
     # ---------------------------------------------------------------- asyncio callbacks
@@ -80,6 +84,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's TCPTransport quacks like asyncio.Transport without subclassing it.
         self._transport = cast(asyncio.Transport, transport)
+        self._writer = ResponseWriter(self._transport)
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -128,7 +133,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
         if self._closing or self._out is not None:
             return  # already inside this loop (a resume_reading from within a handler)
         decoder = self._decoder
-        out: list[bytes | memoryview] = []
+        out: list[ResponseChunk] = []
         self._out = out
         try:
             while not self._closing and (frame := decoder.next_frame()) is not None:
@@ -137,8 +142,8 @@ class KafkaConnection(asyncio.BufferedProtocol):
             self._abort(f"bad framing: {exc}")
         finally:
             self._out = None
-        if out and self._transport is not None and not self._closing:
-            self._transport.writelines(out)
+        if out and not self._closing:
+            self._write(out)
         self._update_reading()
 
     # ---------------------------------------------------------------- requests
@@ -217,7 +222,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
         self._enqueue_ready(self._encode(ctx, result))
         door.requests.finished(request.api_key, started, result)
 
-    def _encode(self, ctx: RequestContext, result: Any) -> list[bytes | memoryview]:
+    def _encode(self, ctx: RequestContext, result: Any) -> Sequence[ResponseChunk]:
         if isinstance(result, PreEncoded):
             return result.chunks
         return encode_response(ctx.correlation_id, ctx.api_key, ctx.api_version, result)
@@ -254,12 +259,12 @@ class KafkaConnection(asyncio.BufferedProtocol):
 
     # ---------------------------------------------------------------- responses
 
-    def _enqueue_ready(self, chunks: list[bytes | memoryview]) -> None:
+    def _enqueue_ready(self, chunks: Sequence[ResponseChunk]) -> None:
         if not self._pending and self._transport is not None:
             if self._out is not None:
                 self._out.extend(chunks)  # written at the end of _handle_buffered
             else:
-                self._transport.writelines(chunks)
+                self._write(chunks)
             return
         slot = _Slot()
         slot.chunks, slot.ready = chunks, True
@@ -271,13 +276,21 @@ class KafkaConnection(asyncio.BufferedProtocol):
         pending = self._pending
         if self._out and transport is not None and not self._closing:
             # Earlier responses of this read go first.
-            transport.writelines(self._out)
+            self._write(self._out)
             self._out.clear()
         while pending and pending[0].ready:
             slot = pending.popleft()
             if slot.chunks is not None and transport is not None and not self._closing:
-                transport.writelines(slot.chunks)
+                self._write(slot.chunks)
         self._update_reading()
+
+    def _write(self, chunks: Sequence[ResponseChunk]) -> None:
+        if self._writer is None or self._closing:
+            return
+        try:
+            self._writer.write(chunks)
+        except OSError as exc:
+            self._abort(f"write failed: {exc}")
 
     def _update_reading(self) -> None:
         transport = self._transport

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from kio.index import load_response_schema
 
+from rafka.protocol import ResponseChunk
 from rafka.server.kafka.entities import build
 
 NO_THROTTLE = timedelta(0)
@@ -44,7 +45,7 @@ class PreEncoded:
     """A whole response frame already encoded as chunks (size prefix and header included),
     for responses built by hand for speed (Fetch) so record bytes are never copied."""
 
-    chunks: list[bytes | memoryview]
+    chunks: Sequence[ResponseChunk]
 
 
 # What a handler may return: an entity, pre-encoded chunks, None (no response: Produce with

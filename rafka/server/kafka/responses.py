@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from kio.schema.errors import ErrorCode
 
-from rafka.protocol import FetchPartition, FetchTopic, encode_fetch_response
+from rafka.protocol import FetchPartition, FetchTopic, ResponseChunk, encode_fetch_response
 from rafka.protocol import FetchResponseData as WireFetchResponse
 from rafka.server.kafka.context import PreEncoded, RequestContext
 
@@ -20,7 +21,7 @@ class PartitionFetchData:
     error_code: ErrorCode
     high_watermark: int = -1
     log_start_offset: int = -1
-    records: list[bytes | memoryview] = field(default_factory=list)
+    records: Sequence[ResponseChunk] = ()
     records_size: int = 0
 
 
