@@ -102,6 +102,9 @@ async def fetch(
     results, total, failed = read_once(broker, requests, max_bytes)
     if failed or total >= min_bytes or max_wait_ms <= 0:
         return _counted(broker, results)
+    # Not enough yet: this read is thrown away, so let go of its file regions now rather
+    # than hold their descriptors through the wait (or past a cancelled one).
+    _release(results)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + max_wait_ms / 1000
     partitions: list[Partition] = []
@@ -133,7 +136,18 @@ async def fetch(
         results, total, failed = read_once(broker, requests, max_bytes)
         if failed or total >= min_bytes:
             break
+        if deadline - loop.time() > 0:
+            _release(results)  # waiting again; the read after that replaces this one
     return _counted(broker, results)
+
+
+def _release(results: list[FetchedPartition]) -> None:
+    for result in results:
+        for chunk in result.chunks:
+            if isinstance(chunk, FileRegion):
+                chunk.close()
+        result.chunks = []
+        result.size = 0
 
 
 def _counted(broker: Broker, results: list[FetchedPartition]) -> list[FetchedPartition]:

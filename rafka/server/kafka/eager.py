@@ -45,3 +45,8 @@ async def _finish(coro: Coroutine[Any, Any, Any], waiting_on: Any) -> Any:
             waiting_on = coro.throw(cancelled) if cancelled is not None else coro.send(None)
         except StopIteration as done:
             return done.value
+        finally:
+            # A CancelledError thrown in comes back out with a traceback through this frame;
+            # holding it here too would make a cycle that keeps the coroutine's frame (and
+            # what it holds, such as open file regions) alive until the cycle collector runs.
+            cancelled = None

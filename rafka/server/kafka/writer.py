@@ -28,6 +28,8 @@ __all__ = ["ResponseWriter"]
 
 _Buffer = bytes | bytearray | memoryview
 _PLAIN = (bytes, bytearray, memoryview)
+# Buffers one writev() accepts (Linux: 1024).
+_IOV_MAX = os.sysconf("SC_IOV_MAX") if "SC_IOV_MAX" in os.sysconf_names else 1024
 
 
 class ResponseWriter:
@@ -108,16 +110,19 @@ def _as_buffer(chunk: ResponseChunk) -> _Buffer:
 
 
 def _writev(fd: int, buffers: list[_Buffer]) -> list[_Buffer]:
-    """Write as much as the socket takes now; returns what it did not take."""
-    try:
-        written = os.writev(fd, buffers)
-    except BlockingIOError:
-        return buffers
-    for i, buffer in enumerate(buffers):
-        size = len(buffer) if not isinstance(buffer, memoryview) else buffer.nbytes
-        if written < size:
-            return [memoryview(buffer)[written:], *buffers[i + 1 :]]
-        written -= size
+    """Write as much as the socket takes now; returns what it did not take. At most IOV_MAX
+    buffers go to one writev (a Fetch response has two per partition)."""
+    for start in range(0, len(buffers), _IOV_MAX):
+        group = buffers[start : start + _IOV_MAX]
+        try:
+            written = os.writev(fd, group)
+        except BlockingIOError:
+            return buffers[start:]
+        for i, buffer in enumerate(group):
+            size = len(buffer) if not isinstance(buffer, memoryview) else buffer.nbytes
+            if written < size:
+                return [memoryview(buffer)[written:], *buffers[start + i + 1 :]]
+            written -= size
     return []
 
 
