@@ -69,8 +69,12 @@ from rafka.log.disk_cleaning import CleanerHooks
 from rafka.log.recovery import load_log
 from rafka.log.retention import segments_to_delete
 from rafka.log.segment import MAX_RELATIVE_OFFSET, LogSegment
+from rafka.log.tail_cache import TailCache
 from rafka.log.timestamps import first_record_at_or_after, record_with_timestamp
 
+# Bytes of recent appends kept in memory per partition for tail reads (rafka.log.tail_cache):
+# enough for a consumer keeping up, small enough for thousands of partitions.
+TAIL_CACHE_BYTES = 32 * 1024
 # read_for_sending() hands out runs at least this long as file regions to sendfile; shorter
 # ones (a consumer following the tail) are one pread, cheaper than dup + sendfile + close.
 REGION_MIN_BYTES = 64 * 1024
@@ -139,6 +143,8 @@ class DiskLog(LogProperties, CleanerHooks):
         self._cleaner_checkpoint = CleanerCheckpointFile(directory / CLEANER_OFFSET_FILE)
         self._first_dirty, self._clean_horizon = self._read_cleaner_checkpoint()
         self._truncations = 0
+        # The newest small appends of the active segment, for consumers at the tail.
+        self._tail = TailCache(TAIL_CACHE_BYTES)
 
     def __repr__(self) -> str:
         return (
@@ -172,6 +178,7 @@ class DiskLog(LogProperties, CleanerHooks):
             try:
                 self._maybe_roll(len(prepared.data), now, prepared.last_offset)
                 self._segments[-1].append(prepared.data, prepared.spans, now)
+                self._tail.add(prepared.data, prepared.spans)
             except OSError as exc:
                 raise LogStorageError(f"append to {self._directory} failed: {exc}") from exc
             self._next_offset = prepared.last_offset + 1
@@ -206,6 +213,7 @@ class DiskLog(LogProperties, CleanerHooks):
         if active.size == 0:
             return active
         active.on_become_inactive()
+        self._tail.clear()
         segment = LogSegment.create(
             self._directory,
             self._next_offset,
@@ -274,6 +282,11 @@ class DiskLog(LogProperties, CleanerHooks):
         min_one_batch: bool,
         region_min: int,
     ) -> None:
+        cached = self._tail.read(offset, max_bytes, limit, min_one_batch)
+        if cached is not None:
+            result.chunks.extend(cached)
+            result.size = sum(view.nbytes for view in cached)
+            return
         log_end = result.log_end_offset
         segments = self._segments
         index = bisect.bisect_right(self._bases, offset) - 1
@@ -505,6 +518,7 @@ class DiskLog(LogProperties, CleanerHooks):
                 self._truncate_fully(offset)
                 return
             with self._lock:
+                self._tail.clear()
                 keep = bisect.bisect_left(self._bases, offset)
                 doomed = self._segments[keep:]
                 del self._segments[keep:]
@@ -532,6 +546,7 @@ class DiskLog(LogProperties, CleanerHooks):
         self._recovery_point = offset
         self._persist_recovery_point(force=True)
         with self._lock:
+            self._tail.clear()
             for segment in self._segments:
                 segment.delete()
             try:
