@@ -8,8 +8,9 @@ read, on the path whose latency the benchmarks judge.
 
 The cache holds the bytes exactly as written to the file (offsets and leader epoch already
 assigned), for a contiguous run of batches ending at the log end, so a read it can answer
-returns the same bytes the file would. It holds at most `limit` bytes of small appends; a larger
-append, a roll, or a truncation empties it, and reads fall back to the file.
+returns the same bytes the file would. It holds at most `limit` bytes of small appends (down to
+half that after trimming); a larger append, a roll, or a truncation empties it, and reads fall
+back to the file.
 """
 
 from __future__ import annotations
@@ -54,10 +55,11 @@ class TailCache:
             self._evict()
 
     def _evict(self) -> None:
-        """Drop whole appends from the front until the cache fits its limit again."""
+        """Drop whole appends from the front until the cache is down to half its limit (so
+        trimming the lists' fronts happens once per half a cache of appends, not each one)."""
         appends = self._appends
         drop = 0
-        while self._size > self._limit:
+        while self._size > self._limit // 2:
             first_position, first = appends[drop]
             self._size -= len(first)
             self._start = first_position + len(first)

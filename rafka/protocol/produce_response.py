@@ -48,7 +48,9 @@ _HEAD_V0 = struct.Struct(">ii")  # size, correlation id
 _HEAD_V1 = struct.Struct(">iiB")  # size, correlation id, empty tag buffer
 
 
-@dataclass(frozen=True, slots=True)
+# Plain slotted classes, built for every produce request: a frozen dataclass's __init__ costs
+# an object.__setattr__ per field.
+@dataclass(slots=True)
 class ProducePartitionResult:
     index: int
     error_code: int = 0
@@ -58,7 +60,7 @@ class ProducePartitionResult:
     error_message: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ProduceTopicResult:
     name: str | None  # v3-12 identify topics by name
     topic_id: uuid.UUID | None  # v13+ by id
