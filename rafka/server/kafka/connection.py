@@ -11,7 +11,8 @@ the connection stops reading until it drains, so one slow client cannot grow bro
 Speed: the socket reads straight into the frame decoder's buffer (`asyncio.BufferedProtocol`),
 so a produce request's bytes are not copied on their way to the handler; and responses
 answered while one read's frames are handled go out in a single `writelines()`, one send for
-a burst of pipelined requests instead of one each.
+a burst of pipelined requests instead of one each. Every write goes through `ResponseWriter`,
+which `sendfile`s the segment-file runs large Fetch responses carry (`writer.py`).
 """
 
 from __future__ import annotations
