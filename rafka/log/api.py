@@ -82,7 +82,7 @@ class LogConfig:
         return "compact" in self.cleanup_policy.split(",")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # one per append: not frozen, for a cheaper __init__
 class AppendResult:
     base_offset: int
     last_offset: int

@@ -40,7 +40,7 @@ class RequestContext:
         return build(load_response_schema(self.api_key, self.api_version), data)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # one per Produce/Fetch response: not frozen, for a cheaper __init__
 class PreEncoded:
     """A whole response frame already encoded as chunks (size prefix and header included),
     for responses built by hand for speed (Fetch) so record bytes are never copied."""
