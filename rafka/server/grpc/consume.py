@@ -37,8 +37,6 @@ IDLE_RECHECK_S = 1.0
 _CONTROL_BIT = 0x20
 
 Key = tuple[str, int]
-# Responses are built from bytes (see `ConsumeStream.responses`).
-from_bytes = pb.ConsumeResponse.FromString
 
 
 @dataclass(slots=True)
@@ -149,7 +147,7 @@ class ConsumeStream:
 
     # ------------------------------------------------------------ streaming
 
-    async def responses(self) -> AsyncIterator[pb.ConsumeResponse]:
+    async def responses(self) -> AsyncIterator[bytes]:
         keys = list(self.positions)
         turn = 0
         while True:
@@ -162,11 +160,12 @@ class ConsumeStream:
                 if not pieces:
                     continue
                 sent = True
-                # Two pieces per message (see MessageWriter.write); upb turns the bytes into
-                # the response in one call, and grpc serializes it back in another.
+                # Two pieces per message (see MessageWriter.write). The joined pieces are a
+                # serialized ConsumeResponse, handed to grpc as they are
+                # (rafka/server/grpc/preserialized.py).
                 step = 2 * self.settings.max_batch
                 for first in range(0, len(pieces), step):
-                    yield from_bytes(b"".join(pieces[first : first + step]))
+                    yield b"".join(pieces[first : first + step])
             turn = (turn + 1) % len(keys)
             if not sent:
                 await self._wait([self.broker.get_partition(*key) for key in keys])

@@ -18,6 +18,7 @@ from rafka.broker.cluster import ClusterLayout
 from rafka.broker.consumers import ConsumerRegistry
 from rafka.broker.groups import GroupCoordinator
 from rafka.server.grpc.gen import rafka_pb2, rafka_pb2_grpc
+from rafka.server.grpc.preserialized import PreSerializedResponses
 from rafka.server.grpc.service import BrokerServicer
 from rafka.server.grpc.stats import CallStats
 
@@ -60,7 +61,11 @@ class GrpcListener:
 
     async def start(self) -> int:
         """Bind and start serving; returns the bound port (useful when asked for port 0)."""
-        server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[self.calls])
+        # The stats interceptor sees the call first; PreSerializedResponses only swaps the
+        # response serializer, so streams that yield ready-made bytes skip a parse/serialize.
+        server = grpc.aio.server(
+            options=SERVER_OPTIONS, interceptors=[self.calls, PreSerializedResponses()]
+        )
         rafka_pb2_grpc.add_BrokerServiceServicer_to_server(self.servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(

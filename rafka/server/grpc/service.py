@@ -90,9 +90,11 @@ class BrokerServicer(rafka_pb2_grpc.BrokerServiceServicer):
 
     # ------------------------------------------------------------ consuming
 
-    async def Consume(
+    # Yields serialized ConsumeResponses, which grpc sends as they are (grpc/preserialized.py);
+    # the generated base class types the stream as message objects.
+    async def Consume(  # type: ignore[override]
         self, request: pb.ConsumeRequest, context: Context
-    ) -> AsyncIterator[pb.ConsumeResponse]:
+    ) -> AsyncIterator[bytes]:
         try:
             self.shutdown.check()
             topics = (
