@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from rafka.log.api import LogConfig, LogStats, OffsetOutOfRangeError, ReadResult
+from rafka.log.api import (
+    ByteChunk,
+    LogConfig,
+    LogStats,
+    OffsetOutOfRangeError,
+    ReadResult,
+    SendChunk,
+)
 
 
 class _Sized(Protocol):
@@ -60,6 +67,38 @@ class LogProperties:
     @property
     def stats(self) -> LogStats:
         return self._stats
+
+    # Runs at least this long come back from read_for_sending() as file regions (0: never;
+    # the in-memory engine's batches are already in memory).
+    _region_min: int = 0
+
+    def read(
+        self,
+        offset: int,
+        max_bytes: int,
+        max_offset: int | None = None,
+        min_one_batch: bool = True,
+    ) -> ReadResult[ByteChunk]:
+        return self._read(offset, max_bytes, max_offset, min_one_batch, 0)
+
+    def read_for_sending(
+        self,
+        offset: int,
+        max_bytes: int,
+        max_offset: int | None = None,
+        min_one_batch: bool = True,
+    ) -> ReadResult[SendChunk]:
+        return self._read(offset, max_bytes, max_offset, min_one_batch, self._region_min)
+
+    def _read(
+        self,
+        offset: int,
+        max_bytes: int,
+        max_offset: int | None,
+        min_one_batch: bool,
+        region_min: int,
+    ) -> ReadResult[Any]:
+        raise NotImplementedError
 
     def _begin_read(self, offset: int, max_offset: int | None) -> tuple[ReadResult[Any], int]:
         """The (still empty) result of a read at `offset` and the offset it must stop before

@@ -42,7 +42,6 @@ from typing import Any
 
 from rafka.log.api import (
     AppendResult,
-    ByteChunk,
     CleanResult,
     LogClosedError,
     LogConfig,
@@ -50,7 +49,6 @@ from rafka.log.api import (
     LogStorageError,
     OffsetOutOfRangeError,
     ReadResult,
-    SendChunk,
     TimestampOffset,
 )
 from rafka.log.append import prepare_append
@@ -237,23 +235,8 @@ class DiskLog(LogProperties, CleanerHooks):
 
     # ------------------------------------------------------------------- read
 
-    def read(
-        self,
-        offset: int,
-        max_bytes: int,
-        max_offset: int | None = None,
-        min_one_batch: bool = True,
-    ) -> ReadResult[ByteChunk]:
-        return self._read(offset, max_bytes, max_offset, min_one_batch, 0)
-
-    def read_for_sending(
-        self,
-        offset: int,
-        max_bytes: int,
-        max_offset: int | None = None,
-        min_one_batch: bool = True,
-    ) -> ReadResult[SendChunk]:
-        return self._read(offset, max_bytes, max_offset, min_one_batch, REGION_MIN_BYTES)
+    # read() and read_for_sending() are LogProperties'; large runs leave as file regions.
+    _region_min = REGION_MIN_BYTES
 
     def _read(
         self,

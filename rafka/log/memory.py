@@ -25,14 +25,12 @@ from typing import Any
 
 from rafka.log.api import (
     AppendResult,
-    ByteChunk,
     CleanResult,
     LogClosedError,
     LogConfig,
     LogStats,
     OffsetOutOfRangeError,
     ReadResult,
-    SendChunk,
     TimestampOffset,
 )
 from rafka.log.append import prepare_append
@@ -198,27 +196,16 @@ class MemoryLog(LogProperties):
 
     # ------------------------------------------------------------------- read
 
-    def read(
-        self,
-        offset: int,
-        max_bytes: int,
-        max_offset: int | None = None,
-        min_one_batch: bool = True,
-    ) -> ReadResult[ByteChunk]:
-        return self._read(offset, max_bytes, max_offset, min_one_batch)
-
-    def read_for_sending(
-        self,
-        offset: int,
-        max_bytes: int,
-        max_offset: int | None = None,
-        min_one_batch: bool = True,
-    ) -> ReadResult[SendChunk]:
-        # The stored batches are already in memory: nothing to gain from a file region.
-        return self._read(offset, max_bytes, max_offset, min_one_batch)
+    # read() and read_for_sending() are LogProperties'; the stored batches are already in
+    # memory, so there is nothing to gain from a file region (region_min is ignored).
 
     def _read(
-        self, offset: int, max_bytes: int, max_offset: int | None, min_one_batch: bool
+        self,
+        offset: int,
+        max_bytes: int,
+        max_offset: int | None,
+        min_one_batch: bool,
+        region_min: int,
     ) -> ReadResult[Any]:
         self._check_open()
         result, limit = self._begin_read(offset, max_offset)

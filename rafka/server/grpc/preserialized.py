@@ -10,36 +10,24 @@ the bytes on the wire are the same either way (the tests check both decode alike
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
 
+from rafka.server.grpc.wrapping import WrappingInterceptor
+
 if TYPE_CHECKING:
-    # Generic only in the stubs; at run time the class cannot be subscripted.
-    Handler = grpc.RpcMethodHandler[Any, Any]
+    from rafka.server.grpc.wrapping import Handler
 
 __all__ = ["PreSerializedResponses"]
 
 
-class PreSerializedResponses(grpc.aio.ServerInterceptor):
+class PreSerializedResponses(WrappingInterceptor):
     """For server-streaming methods: a yielded `bytes` is the serialized response itself."""
 
-    def __init__(self) -> None:
-        self._wrapped: dict[str, tuple[Handler, Handler]] = {}
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler | None:
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_stream is None:
+    def wrap(self, method: str, handler: Handler) -> Handler:
+        if handler.unary_stream is None:
             return handler
-        method = handler_call_details.method
-        cached = self._wrapped.get(method)
-        if cached is not None and cached[0] is handler:
-            return cached[1]
         serialize = handler.response_serializer
 
         def serializer(response: Any) -> bytes:
@@ -47,8 +35,6 @@ class PreSerializedResponses(grpc.aio.ServerInterceptor):
                 return response
             return serialize(response) if serialize is not None else response
 
-        wrapped = grpc.unary_stream_rpc_method_handler(
+        return grpc.unary_stream_rpc_method_handler(
             handler.unary_stream, handler.request_deserializer, serializer
         )
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped

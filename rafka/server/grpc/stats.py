@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,7 @@ import grpc
 
 from rafka.observability.requests import RequestStats
 from rafka.server.grpc.gen import rafka_pb2
+from rafka.server.grpc.wrapping import WrappingInterceptor
 
 _SERVICE = rafka_pb2.DESCRIPTOR.services_by_name["BrokerService"]
 #: Method names by key (their order in the service definition).
@@ -55,13 +56,13 @@ def _status(context: grpc.aio.ServicerContext[Any, Any]) -> int | None:
     return int(code)
 
 
-class CallStats(grpc.aio.ServerInterceptor):
+class CallStats(WrappingInterceptor):
     """The gRPC door's counters (what `rafka.observability.sources.GrpcCounters` reads)."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.requests = RequestStats()
         self.streams_open = 0
-        self._wrapped: dict[str, tuple[Handler, Handler]] = {}
 
     def api_name(self, key: int) -> str:
         return METHODS[key]
@@ -70,24 +71,10 @@ class CallStats(grpc.aio.ServerInterceptor):
         """gRPC's name for a status code, as Kafka error names are written (`not_found`)."""
         return _STATUS_NAMES.get(code, f"status_{code}")
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler | None:
-        handler = await continuation(handler_call_details)
-        method = handler_call_details.method
+    def wrap(self, method: str, handler: Handler) -> Handler:
         key = _KEYS.get(method)
-        if handler is None or key is None:
-            return handler
-        cached = self._wrapped.get(method)
-        if cached is not None and cached[0] is handler:
-            return cached[1]
-        wrapped = self._wrap(key, handler)
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped
-
-    def _wrap(self, key: int, handler: Handler) -> Handler:
+        if key is None:
+            return handler  # not a BrokerService method (health, reflection)
         stats = self.requests
         if handler.unary_unary is not None:
             # The stubs type behaviors as synchronous; under grpc.aio they are coroutines.
