@@ -446,7 +446,13 @@ class LogSegment:
         `offset` and covers the batches up to the limit in a single window.
         """
         end_cap = min(self.size, max_position)
-        index_position = self._indexed_start(offset, end_cap)
+        return self._read_window(
+            offset, max_bytes, end_cap, self._indexed_start(offset, end_cap), min_one_batch
+        )
+
+    def _read_window(
+        self, offset: int, max_bytes: int, end_cap: int, index_position: int, min_one_batch: bool
+    ) -> tuple[memoryview | None, bool]:
         if index_position >= end_cap:
             return None, True
         budget = max(max_bytes, 0)
@@ -496,14 +502,13 @@ class LogSegment:
         view = memoryview(window)[start - window_start : boundary - window_start]
         return view, boundary == end_cap
 
-    def locate(
-        self, offset: int, max_bytes: int, max_position: int, min_one_batch: bool
+    def _locate(
+        self, offset: int, max_bytes: int, end_cap: int, index_position: int, min_one_batch: bool
     ) -> tuple[tuple[int, int, int, int] | None, bool]:
-        """Where `read()` with the same arguments would find its batches, reading only batch
-        headers: ((start, end, first base offset, last offset) or None, exhausted). For a
-        caller that sends the bytes straight from the file (`rafka.log.region`)."""
-        end_cap = min(self.size, max_position)
-        index_position = self._indexed_start(offset, end_cap)
+        """Where a read with the same arguments would find its batches (`end_cap` its limit,
+        `index_position` from `_indexed_start`), reading only batch headers: ((start, end,
+        first base offset, last offset) or None, exhausted). For `read_for_sending`'s file
+        regions (`rafka.log.region`)."""
         if index_position >= end_cap:
             return None, True
         # Index entries are about index_interval_bytes apart, so short windows find the first
@@ -545,10 +550,10 @@ class LogSegment:
         `FileRegion` (found by reading headers only) for a writer that sends it from the file.
         Small reads, such as a consumer following the tail, stay one `pread`."""
         end_cap = min(self.size, max_position)
-        nearest = self.offset_index.lookup_entry(offset)[1]
-        if min(max_bytes, end_cap - nearest) < region_min:
-            return self.read(offset, max_bytes, max_position, min_one_batch)
-        span, exhausted = self.locate(offset, max_bytes, max_position, min_one_batch)
+        index_position = self._indexed_start(offset, end_cap)
+        if min(max_bytes, end_cap - index_position) < region_min:
+            return self._read_window(offset, max_bytes, end_cap, index_position, min_one_batch)
+        span, exhausted = self._locate(offset, max_bytes, end_cap, index_position, min_one_batch)
         if span is None:
             return None, exhausted
         start, end, first_offset, last_offset = span

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import struct
 
+from rafka.records.builder import put_uvarint
+
 _I16 = struct.Struct(">h")
 _I32 = struct.Struct(">i")
 
 
-def write_uvarint(out: bytearray, value: int) -> None:
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
+# Kafka's unsigned varint: the record builder's base-128 writer.
+write_uvarint = put_uvarint
 
 
 def write_length(out: bytearray, n: int | None, flexible: bool) -> None:

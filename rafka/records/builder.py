@@ -66,18 +66,23 @@ class Record:
     offset: int = 0
 
 
-def put_varint(out: bytearray, value: int) -> None:
-    """Append `value` zigzag-encoded as a base-128 varint (Kafka's ByteUtils.writeVarlong).
+def put_uvarint(out: bytearray, value: int) -> None:
+    """Append a non-negative `value` as a base-128 varint, low 7 bits first: Kafka's unsigned
+    varint and protobuf's varint alike.
 
     Written by hand because `struct` has no varint format and `int.to_bytes` cannot do base 128;
     appending ints to one bytearray allocates nothing per byte, and the common case (a small
-    length or delta, |value| < 64) is a single append.
+    length or delta) is a single append.
     """
-    value = (value << 1) ^ (value >> 63)
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)
         value >>= 7
     out.append(value)
+
+
+def put_varint(out: bytearray, value: int) -> None:
+    """Append `value` zigzag-encoded as a base-128 varint (Kafka's ByteUtils.writeVarlong)."""
+    put_uvarint(out, (value << 1) ^ (value >> 63))
 
 
 def put_bytes(out: bytearray, data: bytes | None) -> None:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rafka.records.builder import put_varint
+
 #: Varints below this are looked up rather than computed: a list index costs ~20 ns against
 #: ~420 ns for the loop in `zigzag` (measured; lengths and offset deltas of ordinary batches
 #: all fit).
@@ -23,12 +25,8 @@ TABLE_SIZE = 1 << 13
 
 def zigzag(value: int) -> bytes:
     """Kafka's zigzag varint (ByteUtils.writeVarlong)."""
-    value = (value << 1) ^ (value >> 63)
     out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
+    put_varint(out, value)
     return bytes(out)
 
 

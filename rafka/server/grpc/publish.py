@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from rafka.broker import Broker, Partition, Topic
 from rafka.broker.cluster import ClusterLayout
 from rafka.broker.errors import BrokerError
+from rafka.log import AppendResult
 from rafka.partitioner import partition_for_key
 from rafka.records import BATCH_HEADER_SIZE, Record, build_batch
 from rafka.records.builder import batch_from_section
@@ -159,9 +160,7 @@ class Publisher:
         durable: list[Awaitable[None]] = []
         for plan, data in batches:
             partition = plan.partition
-            result = partition.append(data)
-            if partition.log.config.flush_messages == 1:
-                durable.append(partition.flush_through(result.last_offset + 1))
+            result = _append(partition, data, durable)
             append_time = result.log_append_time_ms
             stamped = [(n, t if append_time < 0 else append_time) for _, n, t in plan.runs]
             written = publish_results(
@@ -224,9 +223,7 @@ class Publisher:
         durable: list[Awaitable[None]] = []
         for plan, data in batches:
             partition = plan.partition
-            result = partition.append(data)
-            if partition.log.config.flush_messages == 1:
-                durable.append(partition.flush_through(result.last_offset + 1))
+            result = _append(partition, data, durable)
             prefix = f"{partition.topic}/{partition.index}/"
             append_time = result.log_append_time_ms
             number = partition.index
@@ -309,3 +306,11 @@ def _record_size(record: Record) -> int:
         size += len(key.encode("utf-8", "surrogateescape")) + 10
         size += len(value) if value is not None else 0
     return size
+
+
+def _append(partition: Partition, data: bytes, durable: list[Awaitable[None]]) -> AppendResult:
+    """Append one built batch; on a `flush.messages=1` topic, add the fsync to wait for."""
+    result = partition.append(data)
+    if partition.log.config.flush_messages == 1:
+        durable.append(partition.flush_through(result.last_offset + 1))
+    return result

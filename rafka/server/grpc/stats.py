@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +71,25 @@ class CallStats(WrappingInterceptor):
         """gRPC's name for a status code, as Kafka error names are written (`not_found`)."""
         return _STATUS_NAMES.get(code, f"status_{code}")
 
+    @contextlib.contextmanager
+    def _stream(self, key: int, context: grpc.aio.ServicerContext[Any, Any]) -> Iterator[None]:
+        """Count one server stream while it is open, and how it ended: its status, or the
+        error it raised. A stream cut short (cancelled, or its client gone) is counted OK,
+        with whatever status the servicer had set."""
+        code: int | None = None
+        self.streams_open += 1
+        try:
+            yield
+            code = _status(context)
+        except (asyncio.CancelledError, GeneratorExit):
+            raise
+        except BaseException:
+            code = _status(context) or _UNKNOWN
+            raise
+        finally:
+            self.streams_open -= 1
+            self.requests.ended(key, code or _OK)
+
     def wrap(self, method: str, handler: Handler) -> Handler:
         key = _KEYS.get(method)
         if key is None:
@@ -108,19 +127,8 @@ class CallStats(WrappingInterceptor):
                 async def written(
                     request: Any, context: grpc.aio.ServicerContext[Any, Any]
                 ) -> None:
-                    code: int | None = None
-                    self.streams_open += 1
-                    try:
+                    with self._stream(key, context):
                         await produce(request, context)
-                        code = _status(context)
-                    except asyncio.CancelledError:
-                        raise
-                    except BaseException:
-                        code = _status(context) or _UNKNOWN
-                        raise
-                    finally:
-                        self.streams_open -= 1
-                        stats.ended(key, code or _OK)
 
                 return grpc.unary_stream_rpc_method_handler(
                     written, handler.request_deserializer, handler.response_serializer
@@ -129,21 +137,10 @@ class CallStats(WrappingInterceptor):
             async def stream(
                 request: Any, context: grpc.aio.ServicerContext[Any, Any]
             ) -> AsyncIterator[Any]:
-                code: int | None = None
-                self.streams_open += 1
-                try:
+                with self._stream(key, context):
                     async with contextlib.aclosing(produce(request, context)) as responses:
                         async for response in responses:
                             yield response
-                    code = _status(context)
-                except (asyncio.CancelledError, GeneratorExit):
-                    raise
-                except BaseException:
-                    code = _status(context) or _UNKNOWN
-                    raise
-                finally:
-                    self.streams_open -= 1
-                    stats.ended(key, code or _OK)
 
             return grpc.unary_stream_rpc_method_handler(
                 stream, handler.request_deserializer, handler.response_serializer

@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rafka.records import BatchHeader, CorruptBatchError
-from rafka.records.builder import read_bytes, read_varint
+from rafka.records.builder import put_uvarint, read_bytes, read_varint
 
 _U64 = (1 << 64) - 1
 _TIMESTAMP_TYPE_BIT = 0x08
@@ -43,12 +43,8 @@ TABLE_SIZE = 1 << 13
 def uvarint(value: int) -> bytes:
     """A protobuf base-128 varint; a negative value as its 64-bit two's complement (10 bytes),
     which is how protobuf writes negative int32 and int64 fields."""
-    value &= _U64
     out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
+    put_uvarint(out, value & _U64)
     return bytes(out)
 
 

@@ -187,11 +187,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
         try:
             result = spec.handler(door, ctx, request.body)
         except Exception:
-            logger.exception(
-                "%s v%d from %s failed", spec.name, request.api_version, self.state.peer
-            )
-            door.requests.failed(request.api_key, started, UNKNOWN_SERVER_ERROR)
-            self._abort("handler error")
+            self._handler_failed(spec.name, ctx, started)
             return
         if result is None:
             door.requests.finished(request.api_key, started, None)
@@ -200,11 +196,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
             try:
                 finished, result = step_eagerly(result)
             except Exception:
-                logger.exception(
-                    "%s v%d from %s failed", spec.name, request.api_version, self.state.peer
-                )
-                door.requests.failed(request.api_key, started, UNKNOWN_SERVER_ERROR)
-                self._abort("handler error")
+                self._handler_failed(spec.name, ctx, started)
                 return
             if finished:
                 if result is not None:
@@ -222,6 +214,13 @@ class KafkaConnection(asyncio.BufferedProtocol):
             return
         self._enqueue_ready(self._encode(ctx, result))
         door.requests.finished(request.api_key, started, result)
+
+    def _handler_failed(self, name: str, ctx: RequestContext, started: float) -> None:
+        """A handler raised (called from its `except`): log it, count it, drop the client,
+        which cannot get an answer in order any more."""
+        logger.exception("%s v%d from %s failed", name, ctx.api_version, self.state.peer)
+        self._door.requests.failed(ctx.api_key, started, UNKNOWN_SERVER_ERROR)
+        self._abort("handler error")
 
     def _encode(self, ctx: RequestContext, result: Any) -> Sequence[ResponseChunk]:
         if isinstance(result, PreEncoded):
