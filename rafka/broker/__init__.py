@@ -5,7 +5,7 @@ send from the file (rafka.log.region).
 """
 
 from rafka.broker.broker import Broker, BrokerSettings, Topic, wall_clock_ms
-from rafka.broker.fetch import FetchedPartition, FetchPartition, fetch, read_once
+from rafka.broker.fetch import FetchedPartition, FetchPartition, LongPoll, fetch, read_once
 from rafka.broker.partition import Partition
 from rafka.log import FileRegion
 
@@ -15,6 +15,7 @@ __all__ = [
     "FetchPartition",
     "FetchedPartition",
     "FileRegion",
+    "LongPoll",
     "Partition",
     "Topic",
     "fetch",

@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from rafka.broker.broker import Broker
 from rafka.broker.errors import BrokerError
@@ -25,6 +27,8 @@ from rafka.records import BATCH_HEADER_SIZE, LOG_OVERHEAD
 _BASE_AND_LENGTH = struct.Struct(">qi")
 _LAST_OFFSET_DELTA = struct.Struct(">i")
 _LAST_OFFSET_DELTA_AT = 23
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -91,54 +95,118 @@ def read_once(
     return results, total, failed
 
 
-async def fetch(
+def fetch(
     broker: Broker,
     requests: list[FetchPartition],
     max_wait_ms: int,
     min_bytes: int,
     max_bytes: int,
-) -> list[FetchedPartition]:
-    """Read, and if there is not yet `min_bytes` of data, wait for appends up to max_wait_ms."""
+) -> list[FetchedPartition] | LongPoll:
+    """Read now; if there is not yet `min_bytes` of data, park a `LongPoll` that reads again
+    on appends until it has, or until `max_wait_ms` passes, and return that instead."""
     results, total, failed = read_once(broker, requests, max_bytes)
-    if failed or total >= min_bytes or max_wait_ms <= 0:
+    if failed or total >= min_bytes or max_wait_ms <= 0 or broker.closed:
         return _counted(broker, results)
     # Not enough yet: this read is thrown away, so let go of its file regions now rather
     # than hold their descriptors through the wait (or past a cancelled one).
     _release(results)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + max_wait_ms / 1000
-    partitions: list[Partition] = []
-    for request in requests:
-        with contextlib.suppress(BrokerError):
-            partitions.append(broker.get_partition(request.topic, request.partition))
-    while not broker.closed:
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            break
-        woken: asyncio.Future[None] = loop.create_future()
+    return LongPoll(broker, requests, max_wait_ms, min_bytes, max_bytes)
 
-        def wake(woken: asyncio.Future[None] = woken) -> None:
-            if not woken.done():
-                woken.set_result(None)
 
-        for partition in partitions:
-            partition.add_waiter(wake)
-        # A plain timer rather than asyncio.wait_for, which wraps the wait in a task of its
-        # own: on the tail-following path (a fetch parked, then woken by each append) that
-        # showed up in profiles, and it delays the wake-up by an extra loop iteration.
-        timer = loop.call_later(remaining, wake)
+class LongPoll:
+    """A fetch parked until appends bring `min_bytes` or `max_wait_ms` passes.
+
+    `then(respond)` gives a future of `respond(results)`, computed the moment the results are
+    there. Driven by callbacks (an append wakes it, a timer ends it) rather than a coroutine:
+    a consumer following the tail parks once per message, and a task, a coroutine and a
+    future per park were a visible share of the broker's work per message at 5,000 msg/s.
+    Cancelling the future unparks it.
+    """
+
+    __slots__ = (
+        "_broker",
+        "_check_scheduled",
+        "_future",
+        "_loop",
+        "_max_bytes",
+        "_min_bytes",
+        "_partitions",
+        "_requests",
+        "_respond",
+        "_timer",
+        "_wake",
+    )
+
+    def __init__(
+        self,
+        broker: Broker,
+        requests: list[FetchPartition],
+        max_wait_ms: int,
+        min_bytes: int,
+        max_bytes: int,
+    ) -> None:
+        self._broker = broker
+        self._requests = requests
+        self._min_bytes = min_bytes
+        self._max_bytes = max_bytes
+        self._loop = loop = asyncio.get_running_loop()
+        self._future: asyncio.Future[Any] = loop.create_future()
+        self._future.add_done_callback(self._unpark)
+        self._respond: Callable[[list[FetchedPartition]], Any] | None = None
+        self._check_scheduled = False
+        self._wake = self._on_append  # one bound method: the partitions' waiter sets hold it
+        self._partitions: list[Partition] = []
+        for request in requests:
+            with contextlib.suppress(BrokerError):
+                self._partitions.append(broker.get_partition(request.topic, request.partition))
+        self._timer = loop.call_later(max_wait_ms / 1000, self._expire)
+        self._listen()
+
+    def then(self, respond: Callable[[list[FetchedPartition]], T]) -> asyncio.Future[T]:
+        """The future of `respond(results)` (or of the exception reading or `respond` raised)."""
+        if self._respond is not None:
+            raise RuntimeError("LongPoll.then() called twice")
+        self._respond = respond
+        return self._future
+
+    def _listen(self) -> None:
+        for partition in self._partitions:
+            partition.add_waiter(self._wake)
+
+    def _on_append(self) -> None:
+        # Called from inside Partition.append: read once the whole produce request is in,
+        # on the loop's next turn, instead of after each partition's append.
+        if not self._check_scheduled:
+            self._check_scheduled = True
+            self._loop.call_soon(self._check)
+
+    def _check(self) -> None:
+        self._check_scheduled = False
+        if self._future.done():
+            return  # cancelled while the check was queued
+        self._read(final=self._broker.closed)
+
+    def _expire(self) -> None:
+        if not self._future.done():
+            self._read(final=True)
+
+    def _read(self, final: bool) -> None:
         try:
-            await woken
-        finally:
-            timer.cancel()
-            for partition in partitions:
-                partition.remove_waiter(wake)
-        results, total, failed = read_once(broker, requests, max_bytes)
-        if failed or total >= min_bytes:
-            break
-        if deadline - loop.time() > 0:
-            _release(results)  # waiting again; the read after that replaces this one
-    return _counted(broker, results)
+            results, total, failed = read_once(self._broker, self._requests, self._max_bytes)
+            if not (final or failed or total >= self._min_bytes):
+                _release(results)  # keep waiting; the read that ends the wait replaces this
+                self._listen()
+                return
+            counted = _counted(self._broker, results)
+            respond = self._respond
+            self._future.set_result(counted if respond is None else respond(counted))
+        except Exception as exc:  # the front door answers it as a failed request
+            self._future.set_exception(exc)
+
+    def _unpark(self, _: asyncio.Future[Any]) -> None:
+        self._timer.cancel()
+        for partition in self._partitions:
+            partition.remove_waiter(self._wake)
 
 
 def _release(results: list[FetchedPartition]) -> None:

@@ -74,6 +74,11 @@ class Partition:
         self._wake_waiters()
         return result
 
+    @property
+    def parked_fetches(self) -> int:
+        """Fetches waiting for this partition's next append."""
+        return len(self._waiters)
+
     def add_waiter(self, wake: Callable[[], None]) -> None:
         self._waiters.add(wake)
 

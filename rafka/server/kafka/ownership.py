@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rafka.broker import FetchedPartition, FetchPartition, fetch
+from rafka.broker import FetchedPartition, FetchPartition, LongPoll, fetch
 from rafka.broker.errors import BrokerError
 
 if TYPE_CHECKING:
@@ -48,17 +48,17 @@ def ensure_share(door: KafkaFrontDoor, topic: str) -> None:
         broker.get_or_create_topic(topic)
 
 
-async def fetch_owned(
+def fetch_owned(
     door: KafkaFrontDoor,
     requests: list[FetchPartition],
     max_wait_ms: int,
     min_bytes: int,
     max_bytes: int,
-) -> list[FetchedPartition]:
+) -> list[FetchedPartition] | LongPoll:
     """`rafka.broker.fetch` for the partitions this broker serves; the others come back with
     their NotOwnerError, in request order."""
     if not door.layout.total_partitions:
-        return await fetch(door.broker, requests, max_wait_ms, min_bytes, max_bytes)
+        return fetch(door.broker, requests, max_wait_ms, min_bytes, max_bytes)
     refused: dict[int, BrokerError] = {}
     for i, request in enumerate(requests):
         try:
@@ -66,10 +66,13 @@ async def fetch_owned(
         except BrokerError as exc:
             refused[i] = exc
     if not refused:
-        return await fetch(door.broker, requests, max_wait_ms, min_bytes, max_bytes)
+        return fetch(door.broker, requests, max_wait_ms, min_bytes, max_bytes)
     owned = [request for i, request in enumerate(requests) if i not in refused]
-    # Like any partition error, a refusal is answered at once, not after the long poll.
-    fetched = iter(await fetch(door.broker, owned, 0, min_bytes, max_bytes))
+    # Like any partition error, a refusal is answered at once, not after the long poll
+    # (so with no wait, fetch returns its results rather than parking).
+    answered = fetch(door.broker, owned, 0, min_bytes, max_bytes)
+    assert isinstance(answered, list)
+    fetched = iter(answered)
     return [
         FetchedPartition(request, error=refused[i]) if i in refused else next(fetched)
         for i, request in enumerate(requests)

@@ -6,14 +6,16 @@ The records in the response are the log's own bytes; the response is encoded by
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kio.schema.errors import ErrorCode
 
-from rafka.broker import FetchedPartition, FetchPartition
-from rafka.server.kafka.context import RequestContext
+from rafka.broker import FetchedPartition, FetchPartition, LongPoll
+from rafka.server.kafka.context import PreEncoded, RequestContext
 from rafka.server.kafka.errors import error_code_for
 from rafka.server.kafka.fetch_sessions import (
     FINAL_EPOCH,
@@ -116,7 +118,7 @@ def handle_fetch(door: KafkaFrontDoor, ctx: RequestContext, request: Any) -> Any
     return _incremental_fetch(door, ctx, request, session)
 
 
-def _answer(door: KafkaFrontDoor, ctx: RequestContext, data: FetchResponseData) -> Any:
+def _answer(door: KafkaFrontDoor, ctx: RequestContext, data: FetchResponseData) -> PreEncoded:
     """Encode the response, counting its error codes for the request metrics first: they
     walk kio responses for codes, but this one leaves pre-encoded (one truth test per
     partition here, an increment per error)."""
@@ -142,66 +144,88 @@ def _to_partition_data(fetched: FetchedPartition, topic_id: uuid.UUID | None) ->
     )
 
 
-async def _full_fetch(
+def _full_fetch(
     door: KafkaFrontDoor,
     ctx: RequestContext,
     request: Any,
     wanted: list[_Wanted],
     session: FetchSession | None,
 ) -> Any:
-    known = [w for w in wanted if w.topic is not None]
-    fetched = await fetch_owned(  # multi-broker mode: other owners' partitions are refused
+    fetched = fetch_owned(  # multi-broker mode: other owners' partitions are refused
         door,
         [
             FetchPartition(w.topic, w.partition, w.fetch_offset, w.max_bytes)
-            for w in known
+            for w in wanted
             if w.topic is not None
         ],
         int(request.max_wait.total_seconds() * 1000),
         request.min_bytes,
         getattr(request, "max_bytes", 2**31 - 1),
     )
-    by_key = {(f.request.topic, f.request.partition): f for f in fetched}
-    partitions = []
-    for item in wanted:
-        if item.topic is None:
-            partitions.append(
-                PartitionFetchData(None, item.topic_id, item.partition, ErrorCode.unknown_topic_id)
-            )
-            continue
-        result = by_key[(item.topic, item.partition)]
-        partitions.append(_to_partition_data(result, item.topic_id))
-        if session is not None:
-            cached = session.partitions.get((item.topic, item.partition))
-            if cached is not None:
-                cached.high_watermark = result.high_watermark
-                cached.log_start_offset = result.log_start_offset
-    session_id = session.session_id if session is not None else 0
-    return _answer(door, ctx, FetchResponseData(ErrorCode.none, session_id, partitions))
+
+    def respond(fetched: list[FetchedPartition]) -> PreEncoded:
+        results = iter(fetched)  # in the order of `wanted`, unknown topics left out
+        partitions = []
+        for item in wanted:
+            if item.topic is None:
+                partitions.append(
+                    PartitionFetchData(
+                        None, item.topic_id, item.partition, ErrorCode.unknown_topic_id
+                    )
+                )
+                continue
+            result = next(results)
+            partitions.append(_to_partition_data(result, item.topic_id))
+            if session is not None:
+                cached = session.partitions.get((item.topic, item.partition))
+                if cached is not None:
+                    cached.high_watermark = result.high_watermark
+                    cached.log_start_offset = result.log_start_offset
+        session_id = session.session_id if session is not None else 0
+        return _answer(door, ctx, FetchResponseData(ErrorCode.none, session_id, partitions))
+
+    return _when_read(fetched, respond)
 
 
-async def _incremental_fetch(
+def _incremental_fetch(
     door: KafkaFrontDoor, ctx: RequestContext, request: Any, session: FetchSession
 ) -> Any:
     cached = list(session.partitions.values())
-    fetched = await fetch_owned(  # multi-broker mode: other owners' partitions are refused
+    fetched = fetch_owned(  # multi-broker mode: other owners' partitions are refused
         door,
         [FetchPartition(c.topic, c.partition, c.fetch_offset, c.max_bytes) for c in cached],
         int(request.max_wait.total_seconds() * 1000),
         request.min_bytes,
         getattr(request, "max_bytes", 2**31 - 1),
     )
-    partitions = []
-    for entry, result in zip(cached, fetched, strict=True):
-        changed = (
-            result.size > 0
-            or result.error is not None
-            or result.high_watermark != entry.high_watermark
-            or result.log_start_offset != entry.log_start_offset
+
+    def respond(fetched: list[FetchedPartition]) -> PreEncoded:
+        partitions = []
+        for entry, result in zip(cached, fetched, strict=True):
+            changed = (
+                result.size > 0
+                or result.error is not None
+                or result.high_watermark != entry.high_watermark
+                or result.log_start_offset != entry.log_start_offset
+            )
+            if not changed:
+                continue
+            entry.high_watermark = result.high_watermark
+            entry.log_start_offset = result.log_start_offset
+            partitions.append(_to_partition_data(result, entry.topic_id))
+        return _answer(
+            door, ctx, FetchResponseData(ErrorCode.none, session.session_id, partitions)
         )
-        if not changed:
-            continue
-        entry.high_watermark = result.high_watermark
-        entry.log_start_offset = result.log_start_offset
-        partitions.append(_to_partition_data(result, entry.topic_id))
-    return _answer(door, ctx, FetchResponseData(ErrorCode.none, session.session_id, partitions))
+
+    return _when_read(fetched, respond)
+
+
+def _when_read(
+    fetched: list[FetchedPartition] | LongPoll,
+    respond: Callable[[list[FetchedPartition]], PreEncoded],
+) -> PreEncoded | asyncio.Future[PreEncoded]:
+    """The response now, or a future of it once the long poll ends (the connection keeps
+    the response's place in line meanwhile)."""
+    if isinstance(fetched, LongPoll):
+        return fetched.then(respond)
+    return respond(fetched)

@@ -1,0 +1,171 @@
+"""The broker's long poll (`rafka.broker.fetch`) on a real disk-backed Broker, in process:
+parked fetches are answered by appends, by their timer, by the topic going away or the broker
+stopping, and a dropped one leaves nothing behind."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rafka.broker import Broker, BrokerSettings, FetchedPartition, FetchPartition, LongPoll, fetch
+from rafka.broker.errors import UnknownTopicOrPartitionError
+from rafka.records.builder import Record, build_batch
+
+
+def batch(value: bytes) -> bytes:
+    return build_batch([Record(value=value, timestamp_ms=1, offset=0)])
+
+
+@asynccontextmanager
+async def open_broker(tmp_path: Path) -> AsyncIterator[Broker]:
+    broker = Broker(BrokerSettings(data_dir=tmp_path, engine="disk"))
+    broker.open()
+    broker.create_topic("t", 2)
+    try:
+        yield broker
+    finally:
+        await broker.close()
+
+
+def park(broker: Broker, *parts: tuple[int, int], wait_ms: int = 30_000,
+         min_bytes: int = 1) -> LongPoll:
+    polled = fetch(broker, [FetchPartition("t", p, offset, 1 << 20) for p, offset in parts],
+                   wait_ms, min_bytes, 1 << 20)
+    assert isinstance(polled, LongPoll), "nothing to read yet, so the fetch must park"
+    return polled
+
+
+def sizes(results: list[FetchedPartition]) -> list[int]:
+    return [r.size for r in results]
+
+
+async def settle() -> None:
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
+def test_data_present_is_answered_without_parking(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with open_broker(tmp_path) as broker:
+            broker.get_partition("t", 0).append(batch(b"here"))
+            results = fetch(broker, [FetchPartition("t", 0, 0, 1 << 20)], 30_000, 1, 1 << 20)
+            assert isinstance(results, list)
+            assert results[0].size > 0
+
+    asyncio.run(main())
+
+
+def test_an_append_to_any_of_its_partitions_answers_it(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with open_broker(tmp_path) as broker:
+            future = park(broker, (0, 0), (1, 0)).then(sizes)
+            await settle()
+            assert not future.done()
+            broker.get_partition("t", 1).append(batch(b"second partition"))
+            answer = await asyncio.wait_for(future, 5)
+            assert answer[0] == 0 and answer[1] > 0
+            # Answered: it no longer listens on either partition.
+            await settle()
+            assert [broker.get_partition("t", p).parked_fetches for p in (0, 1)] == [0, 0]
+
+    asyncio.run(main())
+
+
+def test_it_waits_on_until_min_bytes_have_arrived(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with open_broker(tmp_path) as broker:
+            one = len(batch(b"x" * 100))
+            future = park(broker, (0, 0), min_bytes=2 * one).then(sizes)
+            partition = broker.get_partition("t", 0)
+            partition.append(batch(b"x" * 100))
+            await settle()
+            assert not future.done(), "one batch is less than min_bytes"
+            assert partition.parked_fetches == 1, "it must listen again after a short read"
+            partition.append(batch(b"x" * 100))
+            assert await asyncio.wait_for(future, 5) == [2 * one]
+
+    asyncio.run(main())
+
+
+def test_max_wait_answers_with_what_there_is(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with open_broker(tmp_path) as broker:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            answer = await asyncio.wait_for(park(broker, (0, 0), wait_ms=200).then(sizes), 5)
+            assert answer == [0]
+            assert loop.time() - started >= 0.19
+
+    asyncio.run(main())
+
+
+def test_a_dropped_poll_stops_listening_and_its_timer_never_fires(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with open_broker(tmp_path) as broker:
+            answered: list[object] = []
+
+            def respond(results: list[FetchedPartition]) -> None:
+                answered.append(results)
+
+            future = park(broker, (0, 0), (1, 0), wait_ms=100).then(respond)
+            future.cancel()  # what the connection does when its client goes away
+            await settle()
+            assert [broker.get_partition("t", p).parked_fetches for p in (0, 1)] == [0, 0]
+            broker.get_partition("t", 0).append(batch(b"after"))
+            await asyncio.sleep(0.3)  # past the poll's max wait
+            assert answered == []
+
+    asyncio.run(main())
+
+
+def test_deleting_the_topic_answers_with_an_error_at_once(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with open_broker(tmp_path) as broker:
+            future = park(broker, (0, 0)).then(lambda results: results)
+            broker.delete_topic("t")
+            (result,) = await asyncio.wait_for(future, 5)
+            assert isinstance(result.error, UnknownTopicOrPartitionError)
+
+    asyncio.run(main())
+
+
+def test_stopping_the_broker_answers_parked_fetches(tmp_path: Path) -> None:
+    async def main() -> None:
+        broker = Broker(BrokerSettings(data_dir=tmp_path, engine="disk"))
+        broker.open()
+        broker.create_topic("t", 1)
+        future = park(broker, (0, 0)).then(sizes)
+        await broker.close()
+        assert await asyncio.wait_for(future, 5) == [0]
+
+    asyncio.run(main())
+
+
+def test_a_failing_response_reaches_the_future(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with open_broker(tmp_path) as broker:
+            def respond(results: list[FetchedPartition]) -> Any:
+                raise ValueError("cannot encode")
+
+            future = park(broker, (0, 0)).then(respond)
+            broker.get_partition("t", 0).append(batch(b"x"))
+            with pytest.raises(ValueError, match="cannot encode"):
+                await asyncio.wait_for(future, 5)
+
+    asyncio.run(main())
+
+
+def test_then_is_single_use(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with open_broker(tmp_path) as broker:
+            polled = park(broker, (0, 0))
+            polled.then(sizes)
+            with pytest.raises(RuntimeError):
+                polled.then(sizes)
+
+    asyncio.run(main())
