@@ -294,10 +294,10 @@ def _write_group(
                 )
                 pending += result.data
                 if len(pending) >= _WRITE_CHUNK:
-                    out.append(pending, spans, now_ms)
+                    out.append([pending], spans, now_ms)
                     pending, spans = bytearray(), []
         if pending:
-            out.append(pending, spans, now_ms)
+            out.append([pending], spans, now_ms)
         fault("cleaned-unsynced")
         written.size = out.size
         out.on_become_inactive()

@@ -174,9 +174,12 @@ class DiskLog(LogProperties, CleanerHooks):
         prepared = prepare_append(records, self._next_offset, leader_epoch, self._config, now)
         with self._lock:
             try:
-                self._maybe_roll(len(prepared.data), now, prepared.last_offset)
-                self._segments[-1].append(prepared.data, prepared.spans, now)
-                self._tail.add(prepared.data, prepared.spans)
+                self._maybe_roll(prepared.size, now, prepared.last_offset)
+                self._segments[-1].append(prepared.pieces, prepared.spans, now)
+                if prepared.copied is not None:
+                    self._tail.add(prepared.copied, prepared.spans)
+                else:  # uncopied: larger than the cache holds, and not one buffer
+                    self._tail.clear()
             except OSError as exc:
                 raise LogStorageError(f"append to {self._directory} failed: {exc}") from exc
             self._next_offset = prepared.last_offset + 1

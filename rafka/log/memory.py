@@ -139,9 +139,9 @@ class MemoryLog(LogProperties):
         self._check_open()
         now = self._clock()
         prepared = prepare_append(records, self._next_offset, leader_epoch, self._config, now)
-        self._maybe_roll(len(prepared.data), now)
+        self._maybe_roll(prepared.size, now)
         segment = self._segments[-1]
-        view = memoryview(prepared.data).toreadonly()
+        view = memoryview(prepared.joined()).toreadonly()  # its own copy, never the caller's
         position = 0
         max_timestamp = segment.max_timestamp
         for size, base, last, batch_max in prepared.spans:
@@ -154,7 +154,7 @@ class MemoryLog(LogProperties):
             segment.running_max.append(max_timestamp)
             position += size
         segment.max_timestamp = max_timestamp
-        segment.size += len(prepared.data)
+        segment.size += prepared.size
         segment.next_offset = prepared.last_offset + 1
         segment.last_modified_ms = now
         if segment.rolling_base_ms is None:

@@ -24,7 +24,7 @@ import contextlib
 import logging
 import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from rafka.log.index_file import IndexCorruptError
@@ -79,10 +79,20 @@ def parse_segment_name(name: str) -> int | None:
     return int(stem)
 
 
-def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+def _write_all(fd: int, pieces: Sequence[bytes | bytearray | memoryview]) -> None:
+    """Write `pieces` in order, in one `write`/`writev` unless the kernel takes less."""
+    if len(pieces) == 1:
+        view = memoryview(pieces[0])
+        while view:
+            view = view[os.write(fd, view) :]
+        return
+    views = [memoryview(piece) for piece in pieces]
+    while views:
+        written = os.writev(fd, views)
+        while views and written >= len(views[0]):
+            written -= len(views.pop(0))
+        if written:
+            views[0] = views[0][written:]
 
 
 class LogSegment:
@@ -328,14 +338,17 @@ class LogSegment:
     # ----------------------------------------------------------------- append
 
     def append(
-        self, data: bytes | bytearray, spans: list[tuple[int, int, int, int]], now_ms: int
+        self,
+        pieces: Sequence[bytes | bytearray | memoryview],
+        spans: list[tuple[int, int, int, int]],
+        now_ms: int,
     ) -> None:
-        """Append whole batches with one write. `spans` describes them in order:
-        (size, base offset, last offset, max timestamp)."""
+        """Append whole batches, the concatenation of `pieces`, with one write. `spans`
+        describes the batches in order: (size, base offset, last offset, max timestamp)."""
         self._ensure_indexes()
         position = self.size
         try:
-            _write_all(self._fd, data)
+            _write_all(self._fd, pieces)
         except OSError:
             # Take back a partial write so the file still ends on a batch boundary.
             with contextlib.suppress(OSError):

@@ -128,11 +128,14 @@ class FrameDecoder:
                 pass
             else:
                 self._lent = False
+        # Moved through a view: `buf[pos:end]` would first copy the bytes into a temporary
+        # (on 1 MiB produce requests ~256 KiB of every frame pass through here). Only where
+        # the two ranges overlap is that copy needed: bytearray's slice assignment memcpys.
         if not self._lent and len(buf) >= wanted:
-            buf[:pending] = buf[pos:end]
+            buf[:pending] = memoryview(buf)[pos:end] if pos >= pending else buf[pos:end]
         else:
             new = bytearray(wanted)
-            new[:pending] = buf[pos:end]
+            new[:pending] = memoryview(buf)[pos:end]
             self._buf = new
             self._lent = False
         self._pos, self._end = 0, pending
