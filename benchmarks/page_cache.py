@@ -9,9 +9,11 @@ once (the truncate frees the pages and the rewrite takes them straight back).
 
 ../shared/bench/physical.py runs its page-cache-only dd first (new pages) and its
 fdatasync-at-end dd right after, over the same path (reused pages), so its two figures are
-these two cases, not "with and without a sync". A broker appending new data is in the first
-case, or in the second right after deleting a topic. So the cell is run both ways and each is
-compared with dd in the same case, measured just before it (`bars`).
+these two cases, not "with and without a sync". A broker appending new data is nearer the
+first case, or nearer the second right after deleting a topic (its own buffers recycle pages
+too, so it is exactly in neither: see docs/benchmarks.md). So the cell is run both ways and
+each pass is compared with dd in the nearer case, measured just before it (`bars`); the
+target asks for both.
 """
 
 from __future__ import annotations
