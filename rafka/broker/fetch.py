@@ -191,16 +191,22 @@ class LongPoll:
             self._read(final=True)
 
     def _read(self, final: bool) -> None:
+        # Failures go to the future: the front door answers them as a failed request.
         try:
             results, total, failed = read_once(self._broker, self._requests, self._max_bytes)
-            if not (final or failed or total >= self._min_bytes):
-                _release(results)  # keep waiting; the read that ends the wait replaces this
-                self._listen()
-                return
+        except Exception as exc:
+            self._future.set_exception(exc)
+            return
+        if not (final or failed or total >= self._min_bytes):
+            _release(results)  # keep waiting; the read that ends the wait replaces this
+            self._listen()
+            return
+        try:
             counted = _counted(self._broker, results)
             respond = self._respond
             self._future.set_result(counted if respond is None else respond(counted))
-        except Exception as exc:  # the front door answers it as a failed request
+        except Exception as exc:
+            _release(results)  # no response will carry its file regions
             self._future.set_exception(exc)
 
     def _unpark(self, _: asyncio.Future[Any]) -> None:

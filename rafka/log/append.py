@@ -97,16 +97,15 @@ def prepare_append(
     offset = next_offset
     for header in headers:
         size = header.batch_length + 12
-        if uncopied:
-            data = bytearray(view[position : position + _NUMBERED_HEAD])
-            pieces += (data, view[position + _NUMBERED_HEAD : position + size])
-            at = 0
+        if uncopied:  # number a copy of the head; the rest is the caller's, as a view
+            target, at = bytearray(view[position : position + _NUMBERED_HEAD]), 0
+            pieces += (target, view[position + _NUMBERED_HEAD : position + size])
         else:
-            at = position
-        set_base_offset(data, at, offset)
-        set_partition_leader_epoch(data, at, leader_epoch)
+            target, at = data, position
+        set_base_offset(target, at, offset)
+        set_partition_leader_epoch(target, at, leader_epoch)
         if log_append_time:
-            set_log_append_time(data, at, header, now_ms)
+            set_log_append_time(target, at, header, now_ms)
             max_timestamp = now_ms
         else:
             max_timestamp = header.max_timestamp

@@ -5,6 +5,7 @@ stopping, and a dropped one leaves nothing behind."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -146,16 +147,29 @@ def test_stopping_the_broker_answers_parked_fetches(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
-def test_a_failing_response_reaches_the_future(tmp_path: Path) -> None:
+def open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_a_failing_response_reaches_the_future_and_lets_go_of_its_files(
+    tmp_path: Path,
+) -> None:
     async def main() -> None:
         async with open_broker(tmp_path) as broker:
+            seen: list[int] = []
+
             def respond(results: list[FetchedPartition]) -> Any:
+                seen.append(results[0].size)
                 raise ValueError("cannot encode")
 
+            before = open_descriptors()
             future = park(broker, (0, 0)).then(respond)
-            broker.get_partition("t", 0).append(batch(b"x"))
+            # Large enough to be read as a region of the segment file (a dup'd descriptor).
+            broker.get_partition("t", 0).append(batch(b"x" * (256 * 1024)))
             with pytest.raises(ValueError, match="cannot encode"):
                 await asyncio.wait_for(future, 5)
+            assert seen and seen[0] > 256 * 1024
+            assert open_descriptors() == before
 
     asyncio.run(main())
 
