@@ -68,14 +68,17 @@ def read_once(
             partition = broker.get_partition(request.topic, request.partition)
             log = partition.log
             limit = min(request.max_bytes, remaining)
-            if limit <= 0 and total > 0:
-                result.high_watermark = log.high_watermark
+            high_watermark = log.high_watermark
+            if (limit <= 0 and total > 0) or (
+                request.offset == high_watermark and request.offset >= log.log_start_offset
+            ):  # no room left, or caught up (a tail follower, about to park): nothing to read
+                result.high_watermark = high_watermark
                 result.log_start_offset = log.log_start_offset
                 continue
             read = log.read_for_sending(
                 request.offset,
                 max(limit, 0),
-                max_offset=log.high_watermark,
+                max_offset=high_watermark,
                 min_one_batch=total == 0,
             )
         except (BrokerError, LogError) as exc:
@@ -157,7 +160,7 @@ class LongPoll:
         self._wake = self._on_append  # one bound method: the partitions' waiter sets hold it
         self._partitions: list[Partition] = []
         for request in requests:
-            with contextlib.suppress(BrokerError):
+            with contextlib.suppress(BrokerError):  # gone since the read: it will say so
                 self._partitions.append(broker.get_partition(request.topic, request.partition))
         self._timer = loop.call_later(max_wait_ms / 1000, self._expire)
         self._listen()
