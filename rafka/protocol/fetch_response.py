@@ -163,6 +163,9 @@ def _chunk_size(chunk: ResponseChunk) -> int:
 
 
 def _partition_tags(out: bytearray, p: FetchPartition) -> None:
+    if p.diverging_epoch is None and p.current_leader is None and p.snapshot_id is None:
+        out.append(0)  # the usual case: no tagged fields
+        return
     tags: list[tuple[int, bytes]] = []
     if p.diverging_epoch is not None and p.diverging_epoch != _DEFAULT_EPOCH_END:
         diverging = p.diverging_epoch
