@@ -358,8 +358,10 @@ def markdown(result: dict[str, Any], json_path: Path | str | None) -> str:
         f"{cfg['cap']} s; median of {cfg['repeat']} run(s), repetitions interleaved across "
         "brokers; every broker started fresh (empty data dir) for every cell.",
         f"- Raw data: `{json_path}`" if json_path else "",
-        *(f"- Added later to this result: {', '.join(x['kinds'])} cells on {x['date']} with "
-          f"`{x['command']}` (load average {', '.join(f'{v:.2f}' for v in x['loadavg_start'])})"
+        *(f"- Added later to this result: {', '.join(x['kinds'])} cells on {x['date']}"
+          + (f" at revision {x['revision']['commit']}" if x.get("revision") else "")
+          + f" with `{x['command']}` (load average "
+          f"{', '.join(f'{v:.2f}' for v in x['loadavg_start'])})"
           for x in result.get("added", [])),
         "",
         "Brokers: `rafka-disk` is Rafka with the durable disk engine (default settings: page "

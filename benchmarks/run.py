@@ -318,7 +318,7 @@ def add_to(a: argparse.Namespace, argv: list[str] | None) -> int:
     a.large_size = result["config"].get("large_size", a.large_size)
     kafka = rafka_brokers(a.workdir)
     grpc_addrs = {k["name"]: k["grpc_addr"] for k in kafka}
-    t0, la0 = time.time(), os.getloadavg()
+    t0, la0, revision = time.time(), os.getloadavg(), git_revision()
     (a.workdir / "logs").mkdir(parents=True, exist_ok=True)
     with tee(a.workdir / "logs" / f"run-add-{time.strftime('%Y%m%d-%H%M%S')}.log") as log:
         log(f"== part 2 cells {', '.join(a.kinds)}, merged into {a.add_to}")
@@ -331,7 +331,7 @@ def add_to(a: argparse.Namespace, argv: list[str] | None) -> int:
     result["added"].append({
         "kinds": a.kinds, "date": datetime.datetime.now().astimezone().isoformat(
             timespec="seconds"), "loadavg_start": la0, "loadavg_end": os.getloadavg(),
-        "wall_s": time.time() - t0,
+        "wall_s": time.time() - t0, "revision": revision,
         "command": shlex.join(["benchmarks/run.py", *(argv if argv is not None
                                                       else sys.argv[1:])])})
     a.add_to.write_text(json.dumps(result, indent=1))
