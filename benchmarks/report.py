@@ -183,7 +183,7 @@ def targets(f: Figures) -> list[tuple[str, str, bool | None]]:
         (new, new_bar, new_share), (again, again_bar, again_share) = shares
         out.append((
             "1 MiB produce requests >= 50% of the page-cache write bandwidth (dd beside the "
-            "cell, like for like: into new pages, and into just-freed pages)",
+            "cell, both ways: into new pages, and rewriting just-freed pages)",
             f"new pages: {num(new)} MB/s of {num(new_bar)} = {_pct(new_share)}; just-freed "
             f"pages: {num(again)} MB/s of {num(again_bar)} = {_pct(again_share)}",
             None if new_share is None or again_share is None
@@ -573,11 +573,12 @@ def _large_section(f: Figures) -> list[str]:
          "'Batch' is the mean producer batch from librdkafka's statistics. On this VM a write "
          "into the page cache costs 3-4x more when its pages are new to the guest than when "
          "they were freed a moment ago (`benchmarks/page_cache.py`), so each broker's cell is "
-         "run both ways and compared with dd in the same case, measured just before it: "
+         "run both ways and compared with dd in the nearer case, measured just before it: "
          f"**new pages** (a fresh broker, {page_cache_settle(f)} s after anything was freed; "
          "dd into a new file) and **just-freed pages** (the same workload again at once, after "
-         "the first pass's topic was deleted; dd rewriting its file at once). The memory and "
-         "RSS figures are the first pass's.", ""]
+         "the first pass's topic was deleted; dd rewriting its file at once). The broker is "
+         "exactly in neither case (see the hand-written notes at the end), so the target asks "
+         "for 50% of both. The memory section uses the first pass.", ""]
     rows = []
     for b in f.kafka:
         shares = large_shares(f, b)
