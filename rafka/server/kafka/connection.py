@@ -208,7 +208,7 @@ class KafkaConnection(asyncio.BufferedProtocol):
         if inspect.isawaitable(result):
             slot = _Slot()
             self._pending.append(slot)
-            task = asyncio.ensure_future(result)
+            task = asyncio.ensure_future(result)  # a future (a fetch's long poll) as it is
             self._tasks.add(task)
             task.add_done_callback(
                 functools.partial(self._finished, slot=slot, ctx=ctx, started=started)
