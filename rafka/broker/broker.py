@@ -89,6 +89,9 @@ class Broker:
         self.cleaner = LogCleanerService(clock)
         # Partition reads that answered with an error, by error class (for metrics).
         self.read_errors: dict[type[Exception], int] = {}
+        # Fetches waiting for data right now (rafka.broker.fetch.LongPoll; Kafka's fetch
+        # purgatory size).
+        self.parked_fetches = 0
         self.cluster_id = ""
         self.producer_ids = ProducerIdAllocator(
             settings.data_dir if settings.engine == "disk" else None

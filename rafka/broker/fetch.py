@@ -164,6 +164,7 @@ class LongPoll:
                 self._partitions.append(broker.get_partition(request.topic, request.partition))
         self._timer = loop.call_later(max_wait_ms / 1000, self._expire)
         self._listen()
+        broker.parked_fetches += 1
 
     def then(self, respond: Callable[[list[FetchedPartition]], T]) -> asyncio.Future[T]:
         """The future of `respond(results)` (or of the exception reading or `respond` raised)."""
@@ -213,6 +214,7 @@ class LongPoll:
             self._future.set_exception(exc)
 
     def _unpark(self, _: asyncio.Future[Any]) -> None:
+        self._broker.parked_fetches -= 1
         self._timer.cancel()
         for partition in self._partitions:
             partition.remove_waiter(self._wake)

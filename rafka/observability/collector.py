@@ -183,6 +183,11 @@ class RafkaCollector(Collector):
         yield GaugeMetricFamily(
             "rafka_partitions", "Partitions on this broker", value=partition_count
         )
+        yield GaugeMetricFamily(
+            "rafka_fetches_parked",
+            "Fetches waiting for data (long polls: Kafka's fetch purgatory)",
+            value=broker.parked_fetches,
+        )
         yield from (messages_in, messages_out, bytes_in, bytes_out, stored)
         yield from (start, end, hw, size, segments, oldest)
         yield CounterMetricFamily(
@@ -369,6 +374,7 @@ METRIC_NAMES: frozenset[str] = frozenset(
         "rafka_log_retention_deleted_segments",
         "rafka_topics",
         "rafka_partitions",
+        "rafka_fetches_parked",
         "rafka_topic_messages_in",
         "rafka_topic_messages_out",
         "rafka_topic_bytes_in",

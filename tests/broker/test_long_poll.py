@@ -67,12 +67,14 @@ def test_an_append_to_any_of_its_partitions_answers_it(tmp_path: Path) -> None:
             future = park(broker, (0, 0), (1, 0)).then(sizes)
             await settle()
             assert not future.done()
+            assert broker.parked_fetches == 1  # one fetch, however many partitions
             broker.get_partition("t", 1).append(batch(b"second partition"))
             answer = await asyncio.wait_for(future, 5)
             assert answer[0] == 0 and answer[1] > 0
             # Answered: it no longer listens on either partition.
             await settle()
             assert [broker.get_partition("t", p).parked_fetches for p in (0, 1)] == [0, 0]
+            assert broker.parked_fetches == 0
 
     asyncio.run(main())
 
@@ -117,6 +119,7 @@ def test_a_dropped_poll_stops_listening_and_its_timer_never_fires(tmp_path: Path
             future.cancel()  # what the connection does when its client goes away
             await settle()
             assert [broker.get_partition("t", p).parked_fetches for p in (0, 1)] == [0, 0]
+            assert broker.parked_fetches == 0
             broker.get_partition("t", 0).append(batch(b"after"))
             await asyncio.sleep(0.3)  # past the poll's max wait
             assert answered == []

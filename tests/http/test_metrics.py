@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -154,6 +155,32 @@ def test_connections_open_and_total(http_broker: BrokerProcess) -> None:
         time.sleep(0.05)
     else:
         raise AssertionError("closed connections still counted as open")
+
+
+def test_a_waiting_fetch_is_counted_as_parked(http_broker: BrokerProcess) -> None:
+    topic = unique("parked")
+    create_topic(http_broker.bootstrap, topic)
+    before = scrape(http_broker.http_url).value("rafka_fetches_parked")
+    with RawKafka(http_broker.bootstrap, timeout=60) as consumer:
+        # At the log end with a long max wait: it parks until the wait ends (no producer).
+        waiting = threading.Thread(target=lambda: consumer.call(1, 12, FetchRequest(
+            cluster_id=None, replica_id=-1, max_wait=timedelta(seconds=3), min_bytes=1,
+            max_bytes=1_000_000, isolation_level=0, session_id=0, session_epoch=-1,
+            topics=(FetchTopic(topic=topic, partitions=(FetchPartition(
+                partition=0, current_leader_epoch=-1, fetch_offset=0, last_fetched_epoch=-1,
+                log_start_offset=-1, partition_max_bytes=1_000_000),)),),
+            forgotten_topics_data=(), rack_id="",
+        )))
+        waiting.start()
+        deadline = time.monotonic() + 2
+        while scrape(http_broker.http_url).value("rafka_fetches_parked") <= before:
+            assert time.monotonic() < deadline, "the waiting fetch was never counted"
+            time.sleep(0.05)
+        waiting.join(timeout=30)
+    deadline = time.monotonic() + 5
+    while scrape(http_broker.http_url).value("rafka_fetches_parked") > before:
+        assert time.monotonic() < deadline, "an answered fetch is still counted as parked"
+        time.sleep(0.05)
 
 
 def test_broker_and_process_metrics(http_broker: BrokerProcess) -> None:
