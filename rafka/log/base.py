@@ -98,6 +98,27 @@ class LogProperties:
         min_one_batch: bool,
         region_min: int,
     ) -> ReadResult[Any]:
+        self._check_open()
+        result, limit = self._begin_read(offset, max_offset)
+        if offset < limit:
+            self._fill(result, offset, max_bytes, limit, min_one_batch, region_min)
+        return result
+
+    def _check_open(self) -> None:
+        raise NotImplementedError
+
+    def _fill(
+        self,
+        result: ReadResult[Any],
+        offset: int,
+        max_bytes: int,
+        limit: int,
+        min_one_batch: bool,
+        region_min: int,
+    ) -> None:
+        """The engine's half of a read: whole batches from the one holding `offset` up to
+        `limit` (exclusive) within `max_bytes`, into `result.chunks` and `result.size`; runs
+        of at least `region_min` bytes (if not 0) may be file regions."""
         raise NotImplementedError
 
     def _begin_read(self, offset: int, max_offset: int | None) -> tuple[ReadResult[Any], int]:

@@ -241,25 +241,21 @@ class DiskLog(LogProperties, CleanerHooks):
     # read() and read_for_sending() are LogProperties'; large runs leave as file regions.
     _region_min = REGION_MIN_BYTES
 
-    def _read(
+    def _fill(
         self,
+        result: ReadResult[Any],
         offset: int,
         max_bytes: int,
-        max_offset: int | None,
+        limit: int,
         min_one_batch: bool,
         region_min: int,
-    ) -> ReadResult[Any]:
-        self._check_open()
-        result, limit = self._begin_read(offset, max_offset)
-        if offset >= limit:
-            return result
+    ) -> None:
         # The lock only keeps a concurrent flush() away from a segment whose indexes are being
         # loaded (or rebuilt) on first use; uncontended it costs well under a microsecond.
         with self._lock:
-            self._read_locked(result, offset, max_bytes, limit, min_one_batch, region_min)
-        return result
+            self._fill_locked(result, offset, max_bytes, limit, min_one_batch, region_min)
 
-    def _read_locked(
+    def _fill_locked(
         self,
         result: ReadResult[Any],
         offset: int,

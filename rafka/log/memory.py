@@ -199,18 +199,15 @@ class MemoryLog(LogProperties):
     # read() and read_for_sending() are LogProperties'; the stored batches are already in
     # memory, so there is nothing to gain from a file region (region_min is ignored).
 
-    def _read(
+    def _fill(
         self,
+        result: ReadResult[Any],
         offset: int,
         max_bytes: int,
-        max_offset: int | None,
+        limit: int,
         min_one_batch: bool,
         region_min: int,
-    ) -> ReadResult[Any]:
-        self._check_open()
-        result, limit = self._begin_read(offset, max_offset)
-        if offset >= limit:
-            return result
+    ) -> None:
         remaining = max_bytes
         first = min_one_batch
         chunks = result.chunks
@@ -223,13 +220,13 @@ class MemoryLog(LogProperties):
             while batch < len(batches):
                 if lasts[batch] >= limit:
                     result.size = size
-                    return result
+                    return
                 data = batches[batch]
                 if len(data) > remaining and not first:
                     # Over budget; only the first batch of a read may exceed it, and only
                     # when the caller allows (min_one_batch).
                     result.size = size
-                    return result
+                    return
                 chunks.append(data)
                 size += len(data)
                 remaining -= len(data)
@@ -237,7 +234,6 @@ class MemoryLog(LogProperties):
                 batch += 1
             batch = 0
         result.size = size
-        return result
 
     # ------------------------------------------------------------- timestamps
 

@@ -80,12 +80,7 @@ def parse_segment_name(name: str) -> int | None:
 
 
 def _write_all(fd: int, pieces: Sequence[bytes | bytearray | memoryview]) -> None:
-    """Write `pieces` in order, in one `write`/`writev` unless the kernel takes less."""
-    if len(pieces) == 1:
-        view = memoryview(pieces[0])
-        while view:
-            view = view[os.write(fd, view) :]
-        return
+    """Write `pieces` in order, in one `writev` unless the kernel takes less."""
     views = [memoryview(piece) for piece in pieces]
     while views:
         written = os.writev(fd, views)

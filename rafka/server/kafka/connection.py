@@ -189,10 +189,12 @@ class KafkaConnection(asyncio.BufferedProtocol):
         except Exception:
             self._handler_failed(spec.name, ctx, started)
             return
-        if result is None or type(result) is PreEncoded:  # the hot paths: Produce, Fetch
-            if result is not None:
-                self._enqueue_ready(result.chunks)
+        if type(result) is PreEncoded:  # the hot paths: Produce, a Fetch with data
+            self._enqueue_ready(result.chunks)
             door.requests.finished(request.api_key, started, result)
+            return
+        if result is None:
+            door.requests.finished(request.api_key, started, None)
             return
         if inspect.iscoroutine(result):
             try:
