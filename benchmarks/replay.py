@@ -1,0 +1,315 @@
+#!/usr/bin/env python3
+"""Broker CPU per message without a live run's noise: capture what real clients send, then
+replay it into an in-process broker.
+
+    .venv/bin/python benchmarks/replay.py capture /tmp/tail.pkl          # ~10 s
+    .venv/bin/python benchmarks/replay.py run /tmp/tail.pkl --rounds 5   # min CPU of 5 rounds
+    .venv/bin/python benchmarks/replay.py run /tmp/tail.pkl --timers     # where it goes
+
+`capture` starts a broker in this process (disk engine, a temporary data dir), records every
+socket read of every Kafka connection in order, and drives it with `rafka bench latency`
+(librdkafka producer with linger.ms=0, one message per Produce request, and a consumer
+following the tail with long-polling fetches): the path the end-to-end latency target judges.
+
+`run` feeds those reads, in the same order, to a fresh broker's connections over transports
+that count the responses instead of sending them, and yields to the event loop after each read
+so that fetches woken by an append answer as they would live. It prints the process CPU time
+of each round and the minimum, per message produced.
+
+Why: in a live latency run the broker's CPU per message moves by 20% or more with the
+machine's other load, and it includes the kernel's socket work. A replay round has no sockets
+and no clients: the minimum of five rounds repeats within a few percent, so an A/B of one
+change to the request path (`--src` another checkout) shows up. Hot-loop microbenchmarks of one
+function understate the same code here by 2-3x: a request touches too much code to stay in
+the CPU's caches, and the replay keeps that.
+
+The captured requests carry the topic ids and the fetch session ids the capturing broker gave
+out, which a broker picks at random; so both commands number them from the same start (this
+tool replaces `uuid.uuid4` and the fetch session counter in its own process only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import itertools
+import os
+import pickle
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+FIRST_SESSION_ID = 1000
+
+Capture = list[tuple[int, bytes]]  # (connection number, bytes of one socket read)
+
+
+def make_ids_deterministic() -> None:
+    """Same topic ids and fetch session ids in the capturing and the replaying broker."""
+    counter = itertools.count(1)
+    uuid.uuid4 = lambda: uuid.UUID(int=next(counter))
+
+    from rafka.server.kafka import fetch_sessions
+
+    original_init = fetch_sessions.FetchSessionCache.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self._ids = itertools.count(FIRST_SESSION_ID)
+
+    fetch_sessions.FetchSessionCache.__init__ = init  # type: ignore[method-assign]
+
+
+def broker_config(data_dir: str, port: int) -> Any:
+    from rafka.config.loader import load_config
+
+    return load_config(
+        overrides={
+            "broker.data_dir": data_dir,
+            "listeners.kafka.port": port,
+            "listeners.grpc.enabled": False,
+            "listeners.http.enabled": False,
+        },
+        env={},
+    )
+
+
+# ------------------------------------------------------------------------------ capture
+
+
+async def capture(out: Path, seconds: float, rate: int, port: int) -> None:
+    from rafka.server.app import BrokerServer
+    from rafka.server.kafka.connection import KafkaConnection
+
+    reads: Capture = []
+    numbers: dict[int, int] = {}
+    lent: dict[int, memoryview] = {}
+    get_buffer, buffer_updated = KafkaConnection.get_buffer, KafkaConnection.buffer_updated
+
+    def recording_get_buffer(self: KafkaConnection, sizehint: int) -> memoryview:
+        lent[id(self)] = view = get_buffer(self, sizehint)
+        return view
+
+    def recording_buffer_updated(self: KafkaConnection, nbytes: int) -> None:
+        number = numbers.setdefault(id(self), len(numbers))
+        reads.append((number, bytes(lent[id(self)][:nbytes])))
+        buffer_updated(self, nbytes)
+
+    KafkaConnection.get_buffer = recording_get_buffer  # type: ignore[method-assign]
+    KafkaConnection.buffer_updated = recording_buffer_updated  # type: ignore[method-assign]
+
+    with tempfile.TemporaryDirectory(prefix="rafka-capture-") as data_dir:
+        server = BrokerServer(broker_config(data_dir, port))
+        await server.start()
+        assert server.kafka is not None
+        try:
+            bench = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "rafka", "bench", "latency",
+                "-b", f"127.0.0.1:{server.kafka.port}", "--latency-linger-ms", "0",
+                "--rate", str(rate), "--latency-seconds", str(seconds), "--no-progress",
+                "--keep-topics",  # so the replay can count the messages at its end
+            )
+            if await bench.wait() != 0:
+                raise SystemExit(f"rafka bench latency failed (exit code {bench.returncode})")
+        finally:
+            await server.stop()
+    with out.open("wb") as f:
+        pickle.dump(reads, f)
+    print(f"{len(reads)} reads on {len(numbers)} connections -> {out}")
+
+
+# ------------------------------------------------------------------------------- replay
+
+
+class CountingTransport:
+    """What a KafkaConnection needs of a transport; responses are counted, not sent."""
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+        self.bytes_out = 0
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("127.0.0.1", 10_000 + self.number) if name == "peername" else default
+
+    def write(self, data: bytes) -> None:
+        self.bytes_out += len(data)
+
+    def writelines(self, chunks: list[Any]) -> None:
+        for chunk in chunks:
+            self.bytes_out += chunk.nbytes if isinstance(chunk, memoryview) else len(chunk)
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+    def is_closing(self) -> bool:
+        return False
+
+    def close(self) -> None: ...
+
+
+async def replay_round(reads: Capture, profile: Any = None) -> tuple[float, int]:
+    """One replay into a fresh broker: (process CPU seconds, messages produced)."""
+    from rafka.server.app import BrokerServer
+    from rafka.server.kafka.connection import KafkaConnection
+
+    with tempfile.TemporaryDirectory(prefix="rafka-replay-") as data_dir:
+        server = BrokerServer(broker_config(data_dir, 0))
+        await server.start()
+        assert server.kafka is not None
+        door = server.kafka.door
+        connections: dict[int, KafkaConnection] = {}
+        started = time.process_time()
+        if profile is not None:
+            profile.enable()
+        for number, data in reads:
+            connection = connections.get(number)
+            if connection is None:
+                connection = KafkaConnection(door, 100 << 20, server.kafka.connections)
+                connection.connection_made(CountingTransport(number))  # type: ignore[arg-type]
+                connections[number] = connection
+            view = memoryview(data)
+            while view:
+                space = connection.get_buffer(-1)
+                n = min(len(space), len(view))
+                space[:n] = view[:n]
+                connection.buffer_updated(n)
+                view = view[n:]
+            await asyncio.sleep(0)  # let fetches woken by this read answer
+        if profile is not None:
+            profile.disable()
+        cpu = time.process_time() - started
+        produced = sum(
+            partition.messages_in
+            for topic in server.broker.topics.values()
+            if not topic.record.internal
+            for partition in topic.partitions
+        )
+        await server.stop()
+    return cpu, produced
+
+
+def add_timers(names: list[str]) -> dict[str, list[int]]:
+    """Wrap each `module:Class.method` (or `module:function`, replaced where it is looked up)
+    with a perf_counter timer; returns name -> [calls, total ns]."""
+    import importlib
+
+    totals: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
+    clock = time.perf_counter_ns
+
+    def timed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            start = clock()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                entry = totals[name]
+                entry[0] += 1
+                entry[1] += clock() - start
+
+        return wrapper
+
+    for name in names:
+        module_name, _, path = name.partition(":")
+        owner: Any = importlib.import_module(module_name)
+        *parents, attr = path.split(".")
+        for parent in parents:
+            owner = getattr(owner, parent)
+        setattr(owner, attr, timed(name, getattr(owner, attr)))
+    return totals
+
+
+# The Produce and Fetch path, outermost first. Functions called by name from another module
+# are wrapped where they are looked up.
+DEFAULT_TIMERS = [
+    "rafka.server.kafka.connection:KafkaConnection.buffer_updated",
+    "rafka.server.kafka.connection:KafkaConnection._handle_frame",
+    "rafka.server.kafka.connection:decode_request",
+    "rafka.broker.partition:Partition.append",
+    "rafka.log.disk:DiskLog.append",
+    "rafka.log.disk:prepare_append",
+    "rafka.log.segment:LogSegment.append",
+    "rafka.log.segment:_write_all",
+    "rafka.server.kafka.handlers.produce:encode_produce_response",
+    "rafka.broker.fetch:LongPoll.__init__",
+    "rafka.broker.fetch:LongPoll._read",
+    "rafka.observability.requests:RequestStats.finished",
+]
+
+
+def run(args: argparse.Namespace) -> None:
+    import uvloop
+
+    with args.capture.open("rb") as f:
+        reads: Capture = pickle.load(f)
+    totals = add_timers(DEFAULT_TIMERS) if args.timers else None
+    profile = None
+    if args.profile:
+        import cProfile
+
+        profile = cProfile.Profile()
+    uvloop.install()
+    asyncio.run(replay_round(reads))  # warm-up: imports, kio schemas, first allocations
+    if totals is not None:
+        totals.clear()
+    results = []
+    for i in range(args.rounds):
+        cpu, produced = asyncio.run(replay_round(reads, profile))
+        results.append(cpu)
+        print(f"round {i + 1}: {cpu * 1e3:7.1f} ms CPU, {produced} messages, "
+              f"{cpu / max(produced, 1) * 1e6:6.1f} us a message")
+    best = min(results)
+    print(f"min {best * 1e3:.1f} ms CPU over {args.rounds} rounds "
+          f"({len(reads)} reads, {sys.modules['rafka'].__file__})")
+    if profile is not None:
+        profile.dump_stats(args.profile)
+        print(f"cProfile of all rounds -> {args.profile}")
+    if totals is not None:
+        print(f"per call, mean of {args.rounds} rounds (timers add ~0.2 us each):")
+        for name, (calls, ns) in sorted(totals.items(), key=lambda item: -item[1][1]):
+            print(f"  {name.partition(':')[2]:40s} {calls / args.rounds:8.0f} calls/round "
+                  f"{ns / calls / 1e3:7.2f} us")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+    cap = sub.add_parser("capture", help="record a latency run's client bytes")
+    cap.add_argument("out", type=Path)
+    cap.add_argument("--seconds", type=float, default=3.0)
+    cap.add_argument("--rate", type=int, default=5000)
+    cap.add_argument("--port", type=int, default=0)
+    rep = sub.add_parser("run", help="replay a capture and report CPU")
+    rep.add_argument("capture", type=Path)
+    rep.add_argument("--rounds", type=int, default=5)
+    rep.add_argument("--profile", metavar="FILE", help="write a cProfile of the rounds")
+    rep.add_argument("--timers", action="store_true",
+                     help="time the main functions of the Produce and Fetch path")
+    rep.add_argument("--src", type=Path,
+                     help="import rafka from this checkout instead (A/B of a change)")
+    args = ap.parse_args()
+    src = getattr(args, "src", None)
+    sys.path.insert(0, str(src.resolve() if src else HERE.parent))
+    os.environ["PYTHONPATH"] = sys.path[0]  # the bench subprocess of `capture` too
+    make_ids_deterministic()
+    if args.command == "capture":
+        import uvloop
+
+        uvloop.install()
+        asyncio.run(capture(args.out, args.seconds, args.rate, args.port))
+    else:
+        run(args)
+
+
+if __name__ == "__main__":
+    main()
