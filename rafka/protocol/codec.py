@@ -33,6 +33,7 @@ from rafka.protocol.errors import (
     UnknownApiKeyError,
     UnsupportedVersionError,
 )
+from rafka.protocol.produce_request import LENT_RECORDS_MIN_BYTES, read_produce_lent
 from rafka.protocol.tagged_fields import TagInfo, read_tolerant
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
 _HEADER_PREFIX = struct.Struct(">hhi")
 _HEADER = struct.Struct(">hhih")  # ... and the client id's length
 _I16 = struct.Struct(">h")
+_PRODUCE_KEY = 0
 _ALL_APIS = SupportedApis.everything()
 
 
@@ -146,7 +148,16 @@ def decode_request(
                 _, offset, skipped_header = read_tolerant(
                     body_type.__header_schema__, data, 0
                 )
-        body, end, skipped_body = read_tolerant(body_type, data, offset)
+        lent = (
+            read_produce_lent(body_type, memoryview(data), offset)
+            if api_key == _PRODUCE_KEY and size >= LENT_RECORDS_MIN_BYTES
+            else None
+        )
+        skipped_body: tuple[TagInfo, ...] = ()
+        if lent is not None:  # a large Produce: records lent from the frame, not copied
+            body, end = lent
+        else:
+            body, end, skipped_body = read_tolerant(body_type, data, offset)
     except Exception as exc:  # untrusted input: any failure to decode is a decode error
         raise RequestDecodeError(
             f"cannot decode {api.name} v{api_version} request: {type(exc).__name__}: {exc}",
