@@ -280,3 +280,65 @@ def test_frames_copied_out_at_once_let_buffers_be_reused(
             got.append(bytes(frame))
             del frame
     assert got == payloads
+
+
+def test_reads_stop_at_a_large_frames_end() -> None:
+    """Once its size is known, so the next frame starts a read of its own rather than being
+    moved later (reads of at most 64 KiB, as a socket might return)."""
+    big, small = os.urandom(200_000), b"next"
+    stream = framed(big) + framed(small)
+    decoder = FrameDecoder()
+    pos = 0
+    while True:
+        space = decoder.get_buffer()
+        n = min(65_536, len(space), len(stream) - pos)
+        space[:n] = stream[pos : pos + n]
+        del space
+        decoder.buffer_updated(n)
+        pos += n
+        if pos >= 4 + len(big):
+            break
+    assert pos == 4 + len(big), "a read ran past the large frame's end"
+    assert decoder.next_frame() == big
+    decoder.feed(stream[pos:])
+    assert decoder.next_frame() == small
+
+
+def test_large_frames_released_before_the_next_read_reuse_one_buffer() -> None:
+    """The 1 MiB produce pattern: each frame is handled and dropped before the next read; the
+    same buffer holds every frame, from its front, and nothing is copied between buffers."""
+    payloads = [os.urandom(1 << 20) for _ in range(4)]
+    stream = memoryview(b"".join(framed(p) for p in payloads))
+    decoder = FrameDecoder()
+    buffers: set[int] = set()
+    got: list[bytes] = []
+    pos = 0
+    while pos < len(stream):
+        space = decoder.get_buffer()
+        buffers.add(id(space.obj))
+        n = min(300_000, len(space), len(stream) - pos)
+        space[:n] = stream[pos : pos + n]
+        del space
+        decoder.buffer_updated(n)
+        pos += n
+        while (frame := decoder.next_frame()) is not None:
+            assert isinstance(frame, memoryview)  # lent, not copied out
+            got.append(bytes(frame))
+            del frame
+            if pos < len(stream):
+                space = decoder.get_buffer()
+                assert len(space) == len(space.obj), "the next frame starts at the front"
+                del space
+    assert got == payloads
+    assert len(buffers) <= 2  # the first (default-sized) one, then one sized for a frame
+
+
+def test_a_large_frame_still_held_is_not_overwritten_by_the_next_read() -> None:
+    first, second = os.urandom(100_000), os.urandom(100_000)
+    decoder = FrameDecoder()
+    decoder.feed(framed(first))
+    held = decoder.next_frame()
+    assert held is not None
+    decoder.feed(framed(second))
+    assert decoder.next_frame() == second
+    assert bytes(held) == first
