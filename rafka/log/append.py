@@ -19,6 +19,7 @@ a keyless record fails the append with INVALID_RECORD.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 from rafka.log.api import LogConfig
@@ -27,9 +28,7 @@ from rafka.records.batch import (
     BatchTooLargeError,
     InvalidBatchError,
     TimestampType,
-    set_base_offset,
     set_log_append_time,
-    set_partition_leader_epoch,
     validate_batches,
 )
 from rafka.records.builder import decode_batch
@@ -43,6 +42,7 @@ UNCOPIED_MAX_BATCHES = 8  # two buffers a batch; keeps a writev well under IOV_M
 # A batch's base offset (bytes 0-8) and partition leader epoch (12-16) are what numbering it
 # changes; the batch length between them is copied along.
 _NUMBERED_HEAD = 16
+_NUMBERED = struct.Struct(">qii")  # base offset, batch length, partition leader epoch
 
 Buffer = bytes | bytearray | memoryview
 
@@ -102,8 +102,9 @@ def prepare_append(
             pieces += (target, view[position + _NUMBERED_HEAD : position + size])
         else:
             target, at = data, position
-        set_base_offset(target, at, offset)
-        set_partition_leader_epoch(target, at, leader_epoch)
+        # Base offset and leader epoch in one pack (the batch length between them rewritten
+        # as it is): one call instead of two on every append.
+        _NUMBERED.pack_into(target, at, offset, header.batch_length, leader_epoch)
         if log_append_time:
             set_log_append_time(target, at, header, now_ms)
             max_timestamp = now_ms

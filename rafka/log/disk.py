@@ -197,15 +197,15 @@ class DiskLog(LogProperties, CleanerHooks):
         segment.bytes, is older than segment.ms, has a full index, or could not express
         `last_offset` relative to its base. An empty segment never rolls."""
         active = self._segments[-1]
-        if active.size == 0:
+        active_size = active.size
+        if active_size == 0:
             return
         config = self._config
         if (
-            active.size + size > config.segment_bytes
-            or now - active.rolling_base_ms(now) > config.segment_ms
-            or active.offset_index.is_full
-            or active.time_index.is_full
+            active_size + size > config.segment_bytes
             or last_offset - active.base_offset > MAX_RELATIVE_OFFSET
+            or active.indexes_full
+            or now - active.rolling_base_ms(now) > config.segment_ms
         ):
             self._roll_locked(now)
 

@@ -81,6 +81,13 @@ def parse_segment_name(name: str) -> int | None:
 
 def _write_all(fd: int, pieces: Sequence[bytes | bytearray | memoryview]) -> None:
     """Write `pieces` in order, in one `writev` unless the kernel takes less."""
+    if len(pieces) == 1:  # a copied append, the usual case: one plain write
+        piece = pieces[0]
+        written = os.write(fd, piece)
+        size = piece.nbytes if isinstance(piece, memoryview) else len(piece)
+        if written == size:
+            return
+        pieces = [memoryview(piece)[written:]]
     views = [memoryview(piece) for piece in pieces]
     while views:
         written = os.writev(fd, views)
@@ -241,6 +248,13 @@ class LogSegment:
         self._indexes_loaded = True
 
     @property
+    def indexes_full(self) -> bool:
+        """Whether either index is out of room (the segment must roll before more appends)."""
+        if not self._indexes_loaded:
+            self._ensure_indexes()
+        return self._offset_index.is_full or self._time_index.is_full
+
+    @property
     def offset_index(self) -> OffsetIndex:
         self._ensure_indexes()
         return self._offset_index
@@ -340,7 +354,8 @@ class LogSegment:
     ) -> None:
         """Append whole batches, the concatenation of `pieces`, with one write. `spans`
         describes the batches in order: (size, base offset, last offset, max timestamp)."""
-        self._ensure_indexes()
+        if not self._indexes_loaded:
+            self._ensure_indexes()
         position = self.size
         try:
             _write_all(self._fd, pieces)
