@@ -61,40 +61,48 @@ def read_once(
     remaining = max_bytes
     total = 0
     failed = False
+    # Each result is built once with its final values (positionally): a tail follower's
+    # fetch runs this once or twice per message.
     for request in requests:
-        result = FetchedPartition(request)
-        results.append(result)
         try:
             partition = broker.get_partition(request.topic, request.partition)
             log = partition.log
             limit = min(request.max_bytes, remaining)
             high_watermark = log.high_watermark
+            offset = request.offset
             if (limit <= 0 and total > 0) or (
-                request.offset == high_watermark and request.offset >= log.log_start_offset
+                offset == high_watermark and offset >= log.log_start_offset
             ):  # no room left, or caught up (a tail follower, about to park): nothing to read
-                result.high_watermark = high_watermark
-                result.log_start_offset = log.log_start_offset
+                results.append(
+                    FetchedPartition(request, None, high_watermark, log.log_start_offset, [], 0)
+                )
                 continue
             read = log.read_for_sending(
-                request.offset,
+                offset,
                 max(limit, 0),
                 max_offset=high_watermark,
                 min_one_batch=total == 0,
             )
         except (BrokerError, LogError) as exc:
-            result.error = exc
             failed = True
             if isinstance(exc, LogError):
                 # Tell the consumer where the log is, so it can see why it is out of range.
-                result.high_watermark = log.high_watermark
-                result.log_start_offset = log.log_start_offset
+                results.append(
+                    FetchedPartition(
+                        request, exc, log.high_watermark, log.log_start_offset, [], 0
+                    )
+                )
+            else:
+                results.append(FetchedPartition(request, exc))
             continue
-        result.high_watermark = read.high_watermark
-        result.log_start_offset = read.log_start_offset
-        result.chunks = read.chunks
-        result.size = read.size
-        total += read.size
-        remaining -= read.size
+        size = read.size
+        results.append(
+            FetchedPartition(
+                request, None, read.high_watermark, read.log_start_offset, read.chunks, size
+            )
+        )
+        total += size
+        remaining -= size
     return results, total, failed
 
 
