@@ -141,6 +141,7 @@ class LongPoll:
         "_loop",
         "_max_bytes",
         "_min_bytes",
+        "_on_settled",
         "_partitions",
         "_requests",
         "_respond",
@@ -164,6 +165,7 @@ class LongPoll:
         self._future: asyncio.Future[Any] = loop.create_future()
         self._future.add_done_callback(self._unpark)
         self._respond: Callable[[list[FetchedPartition]], Any] | None = None
+        self._on_settled: Callable[[asyncio.Future[Any]], None] | None = None
         self._check_scheduled = False
         self._wake = self._on_append  # one bound method: the partitions' waiter sets hold it
         self._partitions: list[Partition] = []
@@ -174,11 +176,23 @@ class LongPoll:
         self._listen()
         broker.parked_fetches += 1
 
-    def then(self, respond: Callable[[list[FetchedPartition]], T]) -> asyncio.Future[T]:
-        """The future of `respond(results)` (or of the exception reading or `respond` raised)."""
+    def then(
+        self,
+        respond: Callable[[list[FetchedPartition]], T],
+        on_settled: Callable[[asyncio.Future[T]], None] | None = None,
+    ) -> asyncio.Future[T]:
+        """The future of `respond(results)` (or of the exception reading or `respond` raised).
+
+        `on_settled(future)`, if given, is called the moment a read settles the future, from
+        that same callback, instead of a loop turn later as the future's done callbacks are
+        (not when the future is cancelled): a front door answers a woken fetch at once,
+        without the extra loop iteration and callback handles a tail follower paid per
+        message.
+        """
         if self._respond is not None:
             raise RuntimeError("LongPoll.then() called twice")
         self._respond = respond
+        self._on_settled = on_settled
         return self._future
 
     def _listen(self) -> None:
@@ -207,7 +221,7 @@ class LongPoll:
         try:
             results, total, failed = read_once(self._broker, self._requests, self._max_bytes)
         except Exception as exc:
-            self._future.set_exception(exc)
+            self._settle(None, exc)
             return
         if not (final or failed or total >= self._min_bytes):
             _release(results)  # keep waiting; the read that ends the wait replaces this
@@ -216,10 +230,25 @@ class LongPoll:
         try:
             counted = _counted(self._broker, results)
             respond = self._respond
-            self._future.set_result(counted if respond is None else respond(counted))
+            response = counted if respond is None else respond(counted)
         except Exception as exc:
             _release(results)  # no response will carry its file regions
-            self._future.set_exception(exc)
+            self._settle(None, exc)
+            return
+        self._settle(response, None)
+
+    def _settle(self, response: Any, exc: Exception | None) -> None:
+        future = self._future
+        # Unpark now rather than from the future's done callback on a later loop turn (that
+        # callback stays for cancellation, which settles the future from outside).
+        future.remove_done_callback(self._unpark)
+        self._unpark(future)
+        if exc is None:
+            future.set_result(response)
+        else:
+            future.set_exception(exc)
+        if self._on_settled is not None:
+            self._on_settled(future)
 
     def _unpark(self, _: asyncio.Future[Any]) -> None:
         self._broker.parked_fetches -= 1

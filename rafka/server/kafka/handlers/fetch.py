@@ -9,7 +9,7 @@ those entries afterwards, was ~4 us of each).
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +20,7 @@ from kio.schema.errors import ErrorCode
 from rafka.broker import FetchedPartition, FetchPartition, LongPoll
 from rafka.protocol import FetchPartition as ResponsePartition
 from rafka.protocol import FetchResponseData, FetchTopic, encode_fetch_response
-from rafka.server.kafka.context import PreEncoded, RequestContext
+from rafka.server.kafka.context import AnswerLater, PreEncoded, RequestContext
 from rafka.server.kafka.errors import error_code_for
 from rafka.server.kafka.fetch_sessions import (
     FINAL_EPOCH,
@@ -248,9 +248,9 @@ def _incremental_fetch(
 def _when_read(
     fetched: list[FetchedPartition] | LongPoll,
     respond: Callable[[list[FetchedPartition]], PreEncoded],
-) -> PreEncoded | asyncio.Future[PreEncoded]:
-    """The response now, or a future of it once the long poll ends (the connection keeps
-    the response's place in line meanwhile)."""
+) -> PreEncoded | AnswerLater:
+    """The response now, or, once the long poll ends, later (the connection keeps the
+    response's place in line meanwhile)."""
     if isinstance(fetched, LongPoll):
-        return fetched.then(respond)
+        return AnswerLater(functools.partial(fetched.then, respond))
     return respond(fetched)
