@@ -38,6 +38,8 @@ BATCH_HEADER_SIZE = 61
 LOG_OVERHEAD = 12
 MAGIC_V2 = 2
 CRC_START = 21
+#: Where producerId (an int64) sits, for callers that need only that field.
+PRODUCER_ID_AT = 43
 
 _HEADER = struct.Struct(">qiibIhiqqqhii")
 _OFFSET = struct.Struct(">q")
