@@ -10,7 +10,6 @@ segment files, which the front door `sendfile`s (or reads, if it cannot) and the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -170,8 +169,12 @@ class LongPoll:
         self._wake = self._on_append  # one bound method: the partitions' waiter sets hold it
         self._partitions: list[Partition] = []
         for request in requests:
-            with contextlib.suppress(BrokerError):  # gone since the read: it will say so
+            # try/except, not contextlib.suppress: that builds a context manager object per
+            # partition, and a consumer following the tail parks once per message.
+            try:  # noqa: SIM105
                 self._partitions.append(broker.get_partition(request.topic, request.partition))
+            except BrokerError:
+                pass  # gone since the read: the read that ends the wait will say so
         self._timer = loop.call_later(max_wait_ms / 1000, self._expire)
         self._listen()
         broker.parked_fetches += 1
