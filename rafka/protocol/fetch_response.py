@@ -213,6 +213,10 @@ def encode_fetch_response(
     dropped); everything else is small metadata. Raises ValueError for versions outside
     `FETCH_VERSIONS` or a topic without the identifier the version needs.
     """
+    if api_version >= _FIRST_TOPIC_ID:
+        chunks = _encode_one_partition(correlation_id, api_version, data)
+        if chunks is not None:
+            return chunks
     head = bytearray(8)  # size prefix (patched below) + correlation id
     _I32.pack_into(head, 4, correlation_id)
     if api_version >= _FIRST_FLEXIBLE:
@@ -220,6 +224,80 @@ def encode_fetch_response(
     chunks, size = _encode(api_version, data, head)
     _I32.pack_into(head, 0, size - 4)
     return chunks
+
+
+# A one-partition response (v13+) up to its records length: size, correlation id, header
+# tags; throttle, error, session; one topic (compact count 2) and its id; one partition
+# (count 2): index, error, high watermark, last stable, log start, null aborted
+# transactions (0), preferred read replica.
+_ONE_PARTITION_HEAD = struct.Struct(">iiBihiB16sBihqqqBi")
+# After the records: the partition's, the topic's and the response's empty tag buffers (v16+:
+# no node endpoints, which is the same single 0).
+_ONE_PARTITION_TAIL = b"\x00\x00\x00"
+
+
+def _encode_one_partition(
+    correlation_id: int, api_version: int, data: FetchResponseData
+) -> list[ResponseChunk] | None:
+    """The whole frame for the response a consumer following one partition gets, or None if
+    `data` is not that shape (then `_encode` writes it).
+
+    Hand-fused for speed: a tail follower gets one such response per message or two, and
+    this is one struct call where `_encode` makes a dozen (measured 2.8 -> 1.65 us for v16).
+    The generic encoder writes the same bytes (the tests compare both with kio).
+    """
+    responses = data.responses
+    if len(responses) != 1 or data.node_endpoints:
+        return None
+    topic = responses[0]
+    if len(topic.partitions) != 1:
+        return None
+    p = topic.partitions[0]
+    records = p.records
+    if (
+        records is None
+        or p.aborted_transactions is not None
+        or p.diverging_epoch is not None
+        or p.current_leader is not None
+        or p.snapshot_id is not None
+    ):
+        return None
+    if len(records) == 1:
+        size = _chunk_size(records[0])
+        present: Sequence[ResponseChunk] = records
+    else:
+        present = [chunk for chunk in records if _chunk_size(chunk)]
+        size = sum(map(_chunk_size, present))
+    topic_id = topic.topic_id
+    head = bytearray(
+        _ONE_PARTITION_HEAD.pack(
+            0,  # the size, patched below
+            correlation_id,
+            0,
+            data.throttle_time_ms,
+            data.error_code,
+            data.session_id,
+            2,
+            topic_id.int.to_bytes(16, "big") if topic_id is not None else _ZERO_UUID,
+            2,
+            p.partition_index,
+            p.error_code,
+            p.high_watermark,
+            p.last_stable_offset,
+            p.log_start_offset,
+            0,
+            p.preferred_read_replica,
+        )
+    )
+    if size < 0x7F:
+        head.append(size + 1)
+    else:
+        _uvarint(head, size + 1)
+    _I32.pack_into(head, 0, len(head) - 4 + size + len(_ONE_PARTITION_TAIL))
+    if not size:
+        head += _ONE_PARTITION_TAIL
+        return [memoryview(head)]
+    return [memoryview(head), *present, _ONE_PARTITION_TAIL]
 
 
 def encode_fetch_response_body(api_version: int, data: FetchResponseData) -> list[ResponseChunk]:
