@@ -87,9 +87,7 @@ def read_once(
             if isinstance(exc, LogError):
                 # Tell the consumer where the log is, so it can see why it is out of range.
                 results.append(
-                    FetchedPartition(
-                        request, exc, log.high_watermark, log.log_start_offset, [], 0
-                    )
+                    FetchedPartition(request, exc, log.high_watermark, log.log_start_offset, [], 0)
                 )
             else:
                 results.append(FetchedPartition(request, exc))
