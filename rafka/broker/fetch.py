@@ -10,7 +10,6 @@ segment files, which the front door `sendfile`s (or reads, if it cannot) and the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -61,40 +60,46 @@ def read_once(
     remaining = max_bytes
     total = 0
     failed = False
+    # Each result is built once with its final values (positionally): a tail follower's
+    # fetch runs this once or twice per message.
     for request in requests:
-        result = FetchedPartition(request)
-        results.append(result)
         try:
             partition = broker.get_partition(request.topic, request.partition)
             log = partition.log
             limit = min(request.max_bytes, remaining)
             high_watermark = log.high_watermark
+            offset = request.offset
             if (limit <= 0 and total > 0) or (
-                request.offset == high_watermark and request.offset >= log.log_start_offset
+                offset == high_watermark and offset >= log.log_start_offset
             ):  # no room left, or caught up (a tail follower, about to park): nothing to read
-                result.high_watermark = high_watermark
-                result.log_start_offset = log.log_start_offset
+                results.append(
+                    FetchedPartition(request, None, high_watermark, log.log_start_offset, [], 0)
+                )
                 continue
             read = log.read_for_sending(
-                request.offset,
+                offset,
                 max(limit, 0),
                 max_offset=high_watermark,
                 min_one_batch=total == 0,
             )
         except (BrokerError, LogError) as exc:
-            result.error = exc
             failed = True
             if isinstance(exc, LogError):
                 # Tell the consumer where the log is, so it can see why it is out of range.
-                result.high_watermark = log.high_watermark
-                result.log_start_offset = log.log_start_offset
+                results.append(
+                    FetchedPartition(request, exc, log.high_watermark, log.log_start_offset, [], 0)
+                )
+            else:
+                results.append(FetchedPartition(request, exc))
             continue
-        result.high_watermark = read.high_watermark
-        result.log_start_offset = read.log_start_offset
-        result.chunks = read.chunks
-        result.size = read.size
-        total += read.size
-        remaining -= read.size
+        size = read.size
+        results.append(
+            FetchedPartition(
+                request, None, read.high_watermark, read.log_start_offset, read.chunks, size
+            )
+        )
+        total += size
+        remaining -= size
     return results, total, failed
 
 
@@ -133,6 +138,7 @@ class LongPoll:
         "_loop",
         "_max_bytes",
         "_min_bytes",
+        "_on_settled",
         "_partitions",
         "_requests",
         "_respond",
@@ -156,21 +162,38 @@ class LongPoll:
         self._future: asyncio.Future[Any] = loop.create_future()
         self._future.add_done_callback(self._unpark)
         self._respond: Callable[[list[FetchedPartition]], Any] | None = None
+        self._on_settled: Callable[[asyncio.Future[Any]], None] | None = None
         self._check_scheduled = False
         self._wake = self._on_append  # one bound method: the partitions' waiter sets hold it
         self._partitions: list[Partition] = []
         for request in requests:
-            with contextlib.suppress(BrokerError):  # gone since the read: it will say so
+            # try/except, not contextlib.suppress: that builds a context manager object per
+            # partition, and a consumer following the tail parks once per message.
+            try:  # noqa: SIM105
                 self._partitions.append(broker.get_partition(request.topic, request.partition))
+            except BrokerError:
+                pass  # gone since the read: the read that ends the wait will say so
         self._timer = loop.call_later(max_wait_ms / 1000, self._expire)
         self._listen()
         broker.parked_fetches += 1
 
-    def then(self, respond: Callable[[list[FetchedPartition]], T]) -> asyncio.Future[T]:
-        """The future of `respond(results)` (or of the exception reading or `respond` raised)."""
+    def then(
+        self,
+        respond: Callable[[list[FetchedPartition]], T],
+        on_settled: Callable[[asyncio.Future[T]], None] | None = None,
+    ) -> asyncio.Future[T]:
+        """The future of `respond(results)` (or of the exception reading or `respond` raised).
+
+        `on_settled(future)`, if given, is called the moment a read settles the future, from
+        that same callback, instead of a loop turn later as the future's done callbacks are
+        (not when the future is cancelled): a front door answers a woken fetch at once,
+        without the extra loop iteration and callback handles a tail follower paid per
+        message.
+        """
         if self._respond is not None:
             raise RuntimeError("LongPoll.then() called twice")
         self._respond = respond
+        self._on_settled = on_settled
         return self._future
 
     def _listen(self) -> None:
@@ -199,7 +222,7 @@ class LongPoll:
         try:
             results, total, failed = read_once(self._broker, self._requests, self._max_bytes)
         except Exception as exc:
-            self._future.set_exception(exc)
+            self._settle(None, exc)
             return
         if not (final or failed or total >= self._min_bytes):
             _release(results)  # keep waiting; the read that ends the wait replaces this
@@ -208,10 +231,25 @@ class LongPoll:
         try:
             counted = _counted(self._broker, results)
             respond = self._respond
-            self._future.set_result(counted if respond is None else respond(counted))
+            response = counted if respond is None else respond(counted)
         except Exception as exc:
             _release(results)  # no response will carry its file regions
-            self._future.set_exception(exc)
+            self._settle(None, exc)
+            return
+        self._settle(response, None)
+
+    def _settle(self, response: Any, exc: Exception | None) -> None:
+        future = self._future
+        # Unpark now rather than from the future's done callback on a later loop turn (that
+        # callback stays for cancellation, which settles the future from outside).
+        future.remove_done_callback(self._unpark)
+        self._unpark(future)
+        if exc is None:
+            future.set_result(response)
+        else:
+            future.set_exception(exc)
+        if self._on_settled is not None:
+            self._on_settled(future)
 
     def _unpark(self, _: asyncio.Future[Any]) -> None:
         self._broker.parked_fetches -= 1

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 from collections.abc import Callable
 from concurrent.futures import Executor
 
 from rafka.broker.producers import PartitionProducerState
 from rafka.log import AppendResult, PartitionLog
 from rafka.records import BATCH_HEADER_SIZE, InvalidBatchError, parse_header
+from rafka.records.batch import PRODUCER_ID_AT
 
 logger = logging.getLogger("rafka.broker")
+
+_PRODUCER_ID = struct.Struct(">q")
 
 
 class Partition:
@@ -54,8 +58,15 @@ class Partition:
         Batches from idempotent producers go through the sequence checks first; a retried
         batch that is already stored returns its original offsets without being appended.
         """
-        header = parse_header(records) if len(records) >= BATCH_HEADER_SIZE else None
-        if header is not None and header.producer_id >= 0:
+        # Most producers are not idempotent (producerId -1): read that one field before
+        # building the whole header tuple.
+        header = (
+            parse_header(records)
+            if len(records) >= BATCH_HEADER_SIZE
+            and _PRODUCER_ID.unpack_from(records, PRODUCER_ID_AT)[0] >= 0
+            else None
+        )
+        if header is not None:
             if header.size != len(records):
                 raise InvalidBatchError("an idempotent produce must carry exactly one batch")
             duplicate = self.producers.check(header)
@@ -71,7 +82,8 @@ class Partition:
         self.log.set_high_watermark(self.log.log_end_offset)
         self.messages_in += result.last_offset - result.base_offset + 1
         self.bytes_in += len(records)
-        self._wake_waiters()
+        if self._waiters:
+            self._wake_waiters()
         return result
 
     @property

@@ -19,7 +19,12 @@ write_uvarint = put_uvarint
 def write_length(out: bytearray, n: int | None, flexible: bool) -> None:
     """An array or records length: compact (n+1, 0 = null) or int32 (-1 = null)."""
     if flexible:
-        write_uvarint(out, 0 if n is None else n + 1)
+        if n is None:
+            out.append(0)
+        elif n < 0x7F:
+            out.append(n + 1)  # one varint byte, the usual case: no call
+        else:
+            write_uvarint(out, n + 1)
     else:
         out += _I32.pack(-1 if n is None else n)
 
@@ -28,7 +33,12 @@ def write_string(out: bytearray, value: str | None, flexible: bool) -> None:
     """A (nullable) string: compact (length+1, 0 = null) or int16 length (-1 = null)."""
     raw = None if value is None else value.encode()
     if flexible:
-        write_uvarint(out, 0 if raw is None else len(raw) + 1)
+        if raw is None:
+            out.append(0)
+        elif len(raw) < 0x7F:
+            out.append(len(raw) + 1)  # one varint byte, the usual case: no call
+        else:
+            write_uvarint(out, len(raw) + 1)
     else:
         out += _I16.pack(-1 if raw is None else len(raw))
     if raw:

@@ -44,6 +44,10 @@ _FIRST_TOPIC_ID = 13
 # index, error_code, base_offset, log_append_time_ms[, log_start_offset (v5+)]
 _PARTITION_V3 = struct.Struct(">ihqq")
 _PARTITION_V5 = struct.Struct(">ihqqq")
+# v8+ with no error message: ... log_start_offset, record_errors (empty), error_message (null)
+# and, when flexible, the partition's empty tag buffer: compact lengths 1 and 0, then tag 0.
+_PARTITION_V8_NO_MESSAGE = struct.Struct(">ihqqqih")
+_PARTITION_FLEXIBLE_NO_MESSAGE = struct.Struct(">ihqqqBBB")
 _HEAD_V0 = struct.Struct(">ii")  # size, correlation id
 _HEAD_V1 = struct.Struct(">iiB")  # size, correlation id, empty tag buffer
 
@@ -73,6 +77,10 @@ def encode_produce_response(
     """The whole response frame (size prefix and header included), for `writelines()`."""
     if version not in PRODUCE_VERSIONS:
         raise ValueError(f"cannot encode ProduceResponse v{version}")
+    if version >= _FIRST_FLEXIBLE and len(topics) == 1:
+        one = _encode_one_partition(correlation_id, version, topics[0])
+        if one is not None:
+            return one
     flexible = version >= _FIRST_FLEXIBLE
     with_errors = version >= 8
     by_id = version >= _FIRST_TOPIC_ID
@@ -86,6 +94,31 @@ def encode_produce_response(
             _string(out, topic.name or "", flexible)
         _length(out, len(topic.partitions), flexible)
         for p in topic.partitions:
+            if with_errors and p.error_message is None:
+                # The usual answer: no error message, no record errors, so the whole
+                # partition entry is one struct call (encode measured 2.0 -> 1.7 us a response).
+                if flexible:
+                    out += _PARTITION_FLEXIBLE_NO_MESSAGE.pack(
+                        p.index,
+                        p.error_code,
+                        p.base_offset,
+                        p.log_append_time_ms,
+                        p.log_start_offset,
+                        1,  # record_errors: empty (Rafka rejects whole batches)
+                        0,  # error_message: null
+                        0,  # no tagged fields
+                    )
+                else:
+                    out += _PARTITION_V8_NO_MESSAGE.pack(
+                        p.index,
+                        p.error_code,
+                        p.base_offset,
+                        p.log_append_time_ms,
+                        p.log_start_offset,
+                        0,  # record_errors: empty
+                        -1,  # error_message: null
+                    )
+                continue
             if with_start:
                 out += _PARTITION_V5.pack(
                     p.index, p.error_code, p.base_offset, p.log_append_time_ms, p.log_start_offset
@@ -108,6 +141,56 @@ def encode_produce_response(
     else:
         _HEAD_V0.pack_into(out, 0, len(out) - 4, correlation_id)
     return [bytes(out)]
+
+
+# The flexible (v9+) one-partition answer without an error message, after the topic's
+# name or id: partition count (compact 2), the partition as _PARTITION_FLEXIBLE_NO_MESSAGE,
+# the topic's empty tags, throttle_time_ms 0 and the response's empty tags.
+_ONE_PARTITION = struct.Struct(">BihqqqBBBBiB")
+_ONE_HEAD = struct.Struct(">iiBB")  # size, correlation id, header tags, topic count (compact 1)
+_ZERO_UUID = bytes(16)
+
+
+def _encode_one_partition(
+    correlation_id: int, version: int, topic: ProduceTopicResult
+) -> list[bytes | memoryview] | None:
+    """The frame for a successful append to one partition (v9+), or None for anything else.
+
+    Hand-fused for speed: a producer at linger.ms=0 gets one of these per message, written
+    here with two struct calls instead of the loop's dozen (1.7 -> 1.2 us for v10). The loop
+    writes the same bytes (the tests compare both with kio).
+    """
+    if len(topic.partitions) != 1:
+        return None
+    p = topic.partitions[0]
+    if p.error_message is not None:
+        return None
+    if version >= _FIRST_TOPIC_ID:
+        ident = topic.topic_id.bytes if topic.topic_id is not None else _ZERO_UUID
+    else:
+        name = (topic.name or "").encode()
+        if len(name) >= 0x7F:  # a compact length of more than one byte: leave it to the loop
+            return None
+        ident = bytes((len(name) + 1,)) + name
+    size = _ONE_HEAD.size - 4 + len(ident) + _ONE_PARTITION.size
+    return [
+        _ONE_HEAD.pack(size, correlation_id, 0, 2)
+        + ident
+        + _ONE_PARTITION.pack(
+            2,
+            p.index,
+            p.error_code,
+            p.base_offset,
+            p.log_append_time_ms,
+            p.log_start_offset,
+            1,  # record_errors: empty
+            0,  # error_message: null
+            0,  # the partition's tags
+            0,  # the topic's tags
+            0,  # throttle_time_ms
+            0,  # the response's tags
+        )
+    ]
 
 
 def to_kio(version: int, topics: Sequence[ProduceTopicResult]) -> Any:

@@ -20,6 +20,8 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
+from kio.serial.readers import Reader
+
 from rafka.protocol import _kio
 
 __all__ = [
@@ -316,14 +318,19 @@ def _is_unknown_tag(exc: KeyError) -> bool:
 
 
 def read_tolerant(
-    entity_type: type[Any], data: bytes | memoryview, offset: int
+    entity_type: type[Any],
+    data: bytes | memoryview,
+    offset: int,
+    read: Reader[Any] | None = None,
 ) -> tuple[Any, int, tuple[TagInfo, ...]]:
     """Decode one kio entity at `offset`, skipping unknown tagged fields.
 
     Returns (entity, end offset in `data`, the unknown tags skipped). Bytes after the entity
-    are ignored. Errors propagate as raised by kio (or `TagScanError`).
+    are ignored. Errors propagate as raised by kio (or `TagScanError`). `read` is kio's
+    reader for `entity_type`, if the caller has it at hand.
     """
-    read = _kio.reader(entity_type)
+    if read is None:
+        read = _kio.reader(entity_type)
     try:
         entity, size = read(data, offset)  # kio returns the size read, not the end offset
     except KeyError as exc:

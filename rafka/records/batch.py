@@ -38,6 +38,8 @@ BATCH_HEADER_SIZE = 61
 LOG_OVERHEAD = 12
 MAGIC_V2 = 2
 CRC_START = 21
+#: Where producerId (an int64) sits, for callers that need only that field.
+PRODUCER_ID_AT = 43
 
 _HEADER = struct.Struct(">qiibIhiqqqhii")
 _OFFSET = struct.Struct(">q")
@@ -172,46 +174,60 @@ def check_stored_batch(
     between its offsets, exactly as in Kafka. With `consecutive` (produce requests, through
     `check_batch`) the count must be exactly lastOffsetDelta + 1.
     """
-    header = parse_header(buf, pos)
-    if header.batch_length < BATCH_HEADER_SIZE - LOG_OVERHEAD:
-        raise CorruptBatchError(f"record batch length {header.batch_length} is impossible")
-    end = pos + header.size
+    # Checked on the unpacked fields as locals, the header tuple built once at the end:
+    # every produced batch passes here (validate_batches 2.0 -> 1.6 us for one small batch).
+    if len(buf) - pos < BATCH_HEADER_SIZE:
+        raise CorruptBatchError(
+            f"record batch header truncated: {len(buf) - pos} of {BATCH_HEADER_SIZE} bytes"
+        )
+    fields = _HEADER.unpack_from(buf, pos)
+    batch_length = fields[1]
+    magic = fields[3]
+    crc = fields[4]
+    attributes = fields[5]
+    last_offset_delta = fields[6]
+    record_count = fields[12]
+    if batch_length < BATCH_HEADER_SIZE - LOG_OVERHEAD:
+        raise CorruptBatchError(f"record batch length {batch_length} is impossible")
+    size = batch_length + LOG_OVERHEAD
+    end = pos + size
     if end > len(buf):
         raise CorruptBatchError(
-            f"record batch truncated: needs {header.size} bytes, {len(buf) - pos} present"
+            f"record batch truncated: needs {size} bytes, {len(buf) - pos} present"
         )
-    if header.magic != MAGIC_V2:
-        raise InvalidBatchError(f"record batch magic {header.magic} is not supported (need 2)")
-    if max_batch_bytes is not None and header.size > max_batch_bytes:
+    if magic != MAGIC_V2:
+        raise InvalidBatchError(f"record batch magic {magic} is not supported (need 2)")
+    if max_batch_bytes is not None and size > max_batch_bytes:
         raise BatchTooLargeError(
-            f"record batch of {header.size} bytes exceeds max.message.bytes={max_batch_bytes}"
+            f"record batch of {size} bytes exceeds max.message.bytes={max_batch_bytes}"
         )
     actual = crc32c(memoryview(buf)[pos + CRC_START : end])
-    if actual != header.crc:
+    if actual != crc:
         raise CorruptBatchError(
-            f"record batch CRC mismatch: stored {header.crc:#010x}, computed {actual:#010x}"
+            f"record batch CRC mismatch: stored {crc:#010x}, computed {actual:#010x}"
         )
-    if header.attributes & _COMPRESSION_MASK > Compression.ZSTD:
+    if attributes & _COMPRESSION_MASK > Compression.ZSTD:
         raise InvalidBatchError(
-            f"record batch compression codec {header.attributes & _COMPRESSION_MASK} is unknown"
+            f"record batch compression codec {attributes & _COMPRESSION_MASK} is unknown"
         )
-    if header.record_count < 0 or header.last_offset_delta < 0:
+    if record_count < 0 or last_offset_delta < 0:
         raise InvalidBatchError(
-            f"record batch has record count {header.record_count} and last offset delta "
-            f"{header.last_offset_delta}"
+            f"record batch has record count {record_count} and last offset delta "
+            f"{last_offset_delta}"
         )
-    if consecutive and header.record_count != header.last_offset_delta + 1:
+    if consecutive and record_count != last_offset_delta + 1:
         # Producers write consecutive offset deltas, so a mismatch means the header lies about
         # its contents (Kafka's "inconsistent batch offset range", INVALID_RECORD).
         raise InvalidBatchError(
-            f"record batch claims {header.record_count} records but last offset delta "
-            f"{header.last_offset_delta}"
+            f"record batch claims {record_count} records but last offset delta "
+            f"{last_offset_delta}"
         )
-    if header.record_count > header.last_offset_delta + 1:
+    if record_count > last_offset_delta + 1:
         raise CorruptBatchError(
-            f"record batch claims {header.record_count} records in an offset span of "
-            f"{header.last_offset_delta + 1}"
+            f"record batch claims {record_count} records in an offset span of "
+            f"{last_offset_delta + 1}"
         )
+    header: BatchHeader = _new_header(BatchHeader, fields)
     return header
 
 
@@ -236,9 +252,9 @@ def validate_batches(
     headers: list[BatchHeader] = []
     pos = 0
     while pos < len(buf):
-        header = check_batch(buf, pos, max_batch_bytes)
+        header = check_stored_batch(buf, pos, max_batch_bytes, consecutive=True)  # check_batch
         headers.append(header)
-        pos += header.size
+        pos += header.batch_length + LOG_OVERHEAD
     return headers
 
 

@@ -186,3 +186,30 @@ def test_then_is_single_use(tmp_path: Path) -> None:
                 polled.then(sizes)
 
     asyncio.run(main())
+
+
+def test_on_settled_is_called_from_the_read_that_ends_the_poll(tmp_path: Path) -> None:
+    # The front door's way to answer a woken fetch without a loop turn for done callbacks.
+    async def main() -> None:
+        async with open_broker(tmp_path) as broker:
+            settled: list[tuple[bool, list[int], int]] = []
+
+            def on_settled(future: asyncio.Future[list[int]]) -> None:
+                settled.append((future.done(), future.result(), broker.parked_fetches))
+
+            future = park(broker, (0, 0)).then(sizes, on_settled)
+            broker.get_partition("t", 0).append(batch(b"wake"))
+            assert settled == []  # the read waits for the loop's next turn
+            await asyncio.sleep(0)
+            # Settled, unparked and reported in that one callback.
+            assert len(settled) == 1
+            done, answer, parked = settled[0]
+            assert done and answer[0] > 0 and parked == 0
+            assert future.result() == answer
+
+            cancelled: list[object] = []
+            park(broker, (0, 1)).then(sizes, cancelled.append).cancel()
+            await settle()
+            assert cancelled == [] and broker.parked_fetches == 0
+
+    asyncio.run(main())

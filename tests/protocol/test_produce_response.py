@@ -56,6 +56,26 @@ def test_bytes_equal_kio_writer(
     assert ours == kio_bytes(correlation_id, version, data)
 
 
+# A successful append to one partition, what every latency message gets: written by the
+# fused one-partition path (v9+), which must stay byte-equal to kio's writer.
+one_partition = st.builds(
+    ProduceTopicResult,
+    name=st.text(max_size=130),  # past 126 UTF-8 bytes the name needs a 2-byte length
+    topic_id=st.none() | st.uuids(),
+    partitions=partitions.map(lambda p: [p]),
+)
+
+
+@pytest.mark.parametrize("version", PRODUCE_VERSIONS)
+@quick
+@given(correlation_id=i32s, topic=one_partition)
+def test_one_partition_equals_kio_writer(
+    version: int, correlation_id: int, topic: ProduceTopicResult
+) -> None:
+    ours = b"".join(encode_produce_response(correlation_id, version, [topic]))
+    assert ours == kio_bytes(correlation_id, version, [topic])
+
+
 @pytest.mark.parametrize("version", PRODUCE_VERSIONS)
 def test_kio_reads_what_we_write(version: int) -> None:
     topic_id = uuid.uuid4()

@@ -38,7 +38,12 @@ from rafka.protocol import (
     encode_api_versions_fallback,
     encode_response,
 )
-from rafka.server.kafka.context import ConnectionState, PreEncoded, RequestContext
+from rafka.server.kafka.context import (
+    AnswerLater,
+    ConnectionState,
+    PreEncoded,
+    RequestContext,
+)
 from rafka.server.kafka.eager import step_eagerly
 from rafka.server.kafka.writer import ResponseWriter
 
@@ -195,6 +200,15 @@ class KafkaConnection(asyncio.BufferedProtocol):
             return
         if result is None:
             door.requests.finished(request.api_key, started, None)
+            return
+        if type(result) is AnswerLater:  # a parked fetch: answered when its read settles it
+            slot = _Slot()
+            self._pending.append(slot)
+            self._tasks.add(
+                result.start(
+                    functools.partial(self._finished, slot=slot, ctx=ctx, started=started)
+                )
+            )
             return
         if inspect.iscoroutine(result):
             try:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -48,6 +49,20 @@ class PreEncoded:
     chunks: Sequence[ResponseChunk]
 
 
+@dataclass(slots=True)
+class AnswerLater:
+    """A response that a callback-driven wait will produce: a parked fetch's long poll.
+
+    `start(on_settled)` returns the future of the response (or of the handler's failure) and
+    calls `on_settled(future)` from the very callback that settles it (not if the future is
+    cancelled), so the connection writes the answer without waiting a loop turn for the
+    future's done callbacks (`rafka.broker.fetch.LongPoll.then`).
+    """
+
+    start: Callable[[Callable[[asyncio.Future[Any]], None]], asyncio.Future[Any]]
+
+
 # What a handler may return: an entity, pre-encoded chunks, None (no response: Produce with
-# acks=0), or an awaitable of one of those (long-poll fetches, produce waiting for an fsync).
-HandlerResult = Any | PreEncoded | None | Awaitable[Any]
+# acks=0), an awaitable of one of those (produce waiting for an fsync, group joins), or an
+# AnswerLater (long-poll fetches).
+HandlerResult = Any | PreEncoded | None | Awaitable[Any] | AnswerLater

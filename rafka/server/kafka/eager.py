@@ -6,8 +6,8 @@ and the group handlers (a join or sync waiting for the group). Wrapping every su
 response is written, even when the coroutine finishes without waiting. Python 3.12's eager
 tasks avoid that; this is the same, by hand, for 3.11: step the coroutine once, and if it
 finished, the answer is ready now. (Fetch, the case this was written for, no longer needs it:
-its long poll is driven by callbacks, `rafka.broker.fetch.LongPoll`, and hands the connection
-a future directly.)
+its long poll is driven by callbacks, `rafka.broker.fetch.LongPoll`, and the handler hands the
+connection an `AnswerLater` that calls it back when the poll ends.)
 """
 
 from __future__ import annotations

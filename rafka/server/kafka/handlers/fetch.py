@@ -1,21 +1,26 @@
 """Fetch: sessionless and KIP-227 session fetches over the broker's long-polling read.
 
 The records in the response are the log's own bytes; the response is encoded by
-`rafka.protocol` into a chunk list so they are never copied on their way to the socket.
+`rafka.protocol` into a chunk list so they are never copied on their way to the socket. The
+handler builds the encoder's partition and topic entries directly (a tail follower gets one
+response per message or two; an intermediate description of the response, regrouped into
+those entries afterwards, was ~4 us of each).
 """
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from kio.schema.errors import ErrorCode
 
 from rafka.broker import FetchedPartition, FetchPartition, LongPoll
-from rafka.server.kafka.context import PreEncoded, RequestContext
+from rafka.protocol import FetchPartition as ResponsePartition
+from rafka.protocol import FetchResponseData, FetchTopic, encode_fetch_response
+from rafka.server.kafka.context import AnswerLater, PreEncoded, RequestContext
 from rafka.server.kafka.errors import error_code_for
 from rafka.server.kafka.fetch_sessions import (
     FINAL_EPOCH,
@@ -24,7 +29,6 @@ from rafka.server.kafka.fetch_sessions import (
     FetchSession,
 )
 from rafka.server.kafka.ownership import fetch_owned
-from rafka.server.kafka.responses import FetchResponseData, PartitionFetchData, encode_fetch
 
 if TYPE_CHECKING:
     from rafka.server.kafka.service import KafkaFrontDoor
@@ -96,11 +100,9 @@ def handle_fetch(door: KafkaFrontDoor, ctx: RequestContext, request: Any) -> Any
 
     session = sessions.get(session_id)
     if session is None:
-        return _answer(door, ctx, FetchResponseData(ErrorCode.fetch_session_id_not_found, 0, []))
+        return _answer(door, ctx, ErrorCode.fetch_session_id_not_found, 0, [])
     if epoch != session.next_epoch:
-        return _answer(
-            door, ctx, FetchResponseData(ErrorCode.invalid_fetch_session_epoch, session_id, [])
-        )
+        return _answer(door, ctx, ErrorCode.invalid_fetch_session_epoch, session_id, [])
     session.next_epoch += 1
     for item in wanted:
         if item.topic is None:
@@ -118,29 +120,57 @@ def handle_fetch(door: KafkaFrontDoor, ctx: RequestContext, request: Any) -> Any
     return _incremental_fetch(door, ctx, request, session)
 
 
-def _answer(door: KafkaFrontDoor, ctx: RequestContext, data: FetchResponseData) -> PreEncoded:
+def _answer(
+    door: KafkaFrontDoor,
+    ctx: RequestContext,
+    error_code: ErrorCode,
+    session_id: int,
+    topics: list[FetchTopic],
+) -> PreEncoded:
     """Encode the response, counting its error codes for the request metrics first: they
     walk kio responses for codes, but this one leaves pre-encoded (one truth test per
     partition here, an increment per error)."""
-    if data.error_code:
-        door.requests.count_error(ctx.api_key, data.error_code)
-    for part in data.partitions:
-        if part.error_code:
-            door.requests.count_error(ctx.api_key, part.error_code)
-    return encode_fetch(ctx, data)
+    if error_code:
+        door.requests.count_error(ctx.api_key, error_code)
+    for topic in topics:
+        for part in topic.partitions:
+            if part.error_code:
+                door.requests.count_error(ctx.api_key, part.error_code)
+    data = FetchResponseData(topics, error_code=error_code, session_id=session_id)
+    return PreEncoded(encode_fetch_response(ctx.correlation_id, ctx.api_version, data))
 
 
-def _to_partition_data(fetched: FetchedPartition, topic_id: uuid.UUID | None) -> PartitionFetchData:
-    code = ErrorCode.none if fetched.error is None else error_code_for(fetched.error)
-    return PartitionFetchData(
-        topic=fetched.request.topic,
-        topic_id=topic_id,
-        partition=fetched.request.partition,
-        error_code=code,
-        high_watermark=fetched.high_watermark,
-        log_start_offset=fetched.log_start_offset,
-        records=fetched.chunks,
-        records_size=fetched.size,
+def _add_partition(
+    topics: list[FetchTopic],
+    topic: str | None,
+    topic_id: uuid.UUID | None,
+    partition: ResponsePartition,
+) -> None:
+    """Add `partition` to the response: consecutive partitions of one topic share its entry."""
+    if topics:
+        last = topics[-1]
+        if last.topic == (topic or "") and (last.topic_id is topic_id or last.topic_id == topic_id):
+            cast(list[ResponsePartition], last.partitions).append(partition)  # built below
+
+            return
+    topics.append(FetchTopic([partition], topic=topic or "", topic_id=topic_id))
+
+
+def _response_partition(fetched: FetchedPartition) -> ResponsePartition:
+    """The wire partition for a read. (Built directly, positionally: one per fetch that
+    answers, on the consumer's hot path.)"""
+    error = fetched.error
+    high_watermark = fetched.high_watermark
+    return ResponsePartition(
+        fetched.request.partition,
+        high_watermark,
+        ErrorCode.none if error is None else error_code_for(error),
+        # No transactions yet: everything below the high watermark is stable.
+        high_watermark,
+        fetched.log_start_offset,
+        None,  # aborted_transactions: null, as Kafka sends for READ_UNCOMMITTED
+        -1,  # preferred_read_replica
+        fetched.chunks,
     )
 
 
@@ -165,24 +195,21 @@ def _full_fetch(
 
     def respond(fetched: list[FetchedPartition]) -> PreEncoded:
         results = iter(fetched)  # in the order of `wanted`, unknown topics left out
-        partitions = []
+        topics: list[FetchTopic] = []
         for item in wanted:
             if item.topic is None:
-                partitions.append(
-                    PartitionFetchData(
-                        None, item.topic_id, item.partition, ErrorCode.unknown_topic_id
-                    )
-                )
+                unknown = ResponsePartition(item.partition, -1, ErrorCode.unknown_topic_id)
+                _add_partition(topics, None, item.topic_id, unknown)
                 continue
             result = next(results)
-            partitions.append(_to_partition_data(result, item.topic_id))
+            _add_partition(topics, item.topic, item.topic_id, _response_partition(result))
             if session is not None:
                 cached = session.partitions.get((item.topic, item.partition))
                 if cached is not None:
                     cached.high_watermark = result.high_watermark
                     cached.log_start_offset = result.log_start_offset
         session_id = session.session_id if session is not None else 0
-        return _answer(door, ctx, FetchResponseData(ErrorCode.none, session_id, partitions))
+        return _answer(door, ctx, ErrorCode.none, session_id, topics)
 
     return _when_read(fetched, respond)
 
@@ -200,7 +227,7 @@ def _incremental_fetch(
     )
 
     def respond(fetched: list[FetchedPartition]) -> PreEncoded:
-        partitions = []
+        topics: list[FetchTopic] = []
         for entry, result in zip(cached, fetched, strict=True):
             changed = (
                 result.size > 0
@@ -212,10 +239,8 @@ def _incremental_fetch(
                 continue
             entry.high_watermark = result.high_watermark
             entry.log_start_offset = result.log_start_offset
-            partitions.append(_to_partition_data(result, entry.topic_id))
-        return _answer(
-            door, ctx, FetchResponseData(ErrorCode.none, session.session_id, partitions)
-        )
+            _add_partition(topics, entry.topic, entry.topic_id, _response_partition(result))
+        return _answer(door, ctx, ErrorCode.none, session.session_id, topics)
 
     return _when_read(fetched, respond)
 
@@ -223,9 +248,9 @@ def _incremental_fetch(
 def _when_read(
     fetched: list[FetchedPartition] | LongPoll,
     respond: Callable[[list[FetchedPartition]], PreEncoded],
-) -> PreEncoded | asyncio.Future[PreEncoded]:
-    """The response now, or a future of it once the long poll ends (the connection keeps
-    the response's place in line meanwhile)."""
+) -> PreEncoded | AnswerLater:
+    """The response now, or, once the long poll ends, later (the connection keeps the
+    response's place in line meanwhile)."""
     if isinstance(fetched, LongPoll):
-        return fetched.then(respond)
+        return AnswerLater(functools.partial(fetched.then, respond))
     return respond(fetched)

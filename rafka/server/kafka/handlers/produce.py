@@ -39,6 +39,15 @@ def handle_produce(door: KafkaFrontDoor, ctx: RequestContext, request: Any) -> A
     to_flush: list[tuple[Partition, int]] = []
     topics: list[ProduceTopicResult] = []
     errors: dict[int, int] = {}
+    # Refusals of the whole request, decided once rather than per partition.
+    refusal: tuple[ErrorCode, str | None] | None = None
+    if acks not in VALID_ACKS:
+        refusal = ErrorCode.invalid_required_acks, f"acks must be 0, 1 or -1, got {acks}"
+    elif request.transactional_id is not None:
+        refusal = ErrorCode.transactional_id_authorization_failed, (
+            "transactions are not supported yet"
+        )
+    multi_broker = bool(door.layout.total_partitions)
     for topic_data in request.topic_data:
         name = getattr(topic_data, "name", None)
         topic_id = getattr(topic_data, "topic_id", None)
@@ -48,19 +57,14 @@ def handle_produce(door: KafkaFrontDoor, ctx: RequestContext, request: Any) -> A
         results: list[ProducePartitionResult] = []
         for data in topic_data.partition_data:
             code, message = ErrorCode.none, None
-            if acks not in VALID_ACKS:
-                code, message = (
-                    ErrorCode.invalid_required_acks,
-                    f"acks must be 0, 1 or -1, got {acks}",
-                )
-            elif request.transactional_id is not None:
-                code = ErrorCode.transactional_id_authorization_failed
-                message = "transactions are not supported yet"
+            if refusal is not None:
+                code, message = refusal
             elif name is None:
                 code = ErrorCode.unknown_topic_id
             else:
                 try:
-                    check_owner(door, name, data.index)  # multi-broker mode: the owner only
+                    if multi_broker:
+                        check_owner(door, name, data.index)  # the owner only
                     partition = broker.get_partition(name, data.index)
                     if broker.topics[name].record.internal:
                         # Only the group coordinator writes __consumer_offsets, as in Kafka.
@@ -76,16 +80,18 @@ def handle_produce(door: KafkaFrontDoor, ctx: RequestContext, request: Any) -> A
                 errors[code] = errors.get(code, 0) + 1
                 results.append(ProducePartitionResult(data.index, code, error_message=message))
                 continue
-            if partition.log.config.flush_messages == 1:
+            log = partition.log
+            if log.config.flush_messages == 1:
                 to_flush.append((partition, appended.last_offset + 1))
-            elif partition.log.needs_flush(broker.clock()):
+            elif log.needs_flush(broker.clock()):
                 partition.flush_in_background()
             results.append(
                 ProducePartitionResult(
                     data.index,
-                    base_offset=appended.base_offset,
-                    log_append_time_ms=appended.log_append_time_ms,
-                    log_start_offset=appended.log_start_offset,
+                    0,
+                    appended.base_offset,
+                    appended.log_append_time_ms,
+                    appended.log_start_offset,
                 )
             )
         topics.append(ProduceTopicResult(name, topic_id, results))
