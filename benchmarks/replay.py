@@ -16,12 +16,13 @@ that count the responses instead of sending them, and yields to the event loop a
 so that fetches woken by an append answer as they would live. It prints the process CPU time
 of each round and the minimum, per message produced.
 
-Why: in a live latency run the broker's CPU per message moves by 20% or more with the
-machine's other load, and it includes the kernel's socket work. A replay round has no sockets
-and no clients: the minimum of five rounds repeats within a few percent, so an A/B of one
-change to the request path (`--src` another checkout) shows up. Hot-loop microbenchmarks of one
-function understate the same code here by 2-3x: a request touches too much code to stay in
-the CPU's caches, and the replay keeps that.
+Why: a live latency run's broker CPU includes the kernel's socket work and the clients' effect
+on the machine. A replay round has no sockets and no clients, only the broker's request path
+in the order real clients drive it. Hot-loop microbenchmarks of one function understate the
+same code here by 2-3x: a request touches too much code to stay in the CPU's caches, and the
+replay keeps that. On this VM a round still moves by +-15% from one to the next (user time,
+with or without the garbage collector), so compare the minimum of several rounds, and
+alternate the two sides of an A/B (`--src` another checkout) over several runs.
 
 The captured requests carry the topic ids and the fetch session ids the capturing broker gave
 out, which a broker picks at random; so both commands number them from the same start (this
@@ -157,8 +158,9 @@ class CountingTransport:
     def close(self) -> None: ...
 
 
-async def replay_round(reads: Capture, profile: Any = None) -> tuple[float, int]:
-    """One replay into a fresh broker: (process CPU seconds, messages produced)."""
+async def replay_round(reads: Capture, profile: Any = None) -> tuple[float, float, int]:
+    """One replay into a fresh broker: (process CPU seconds, of which user, messages
+    produced)."""
     from rafka.server.app import BrokerServer
     from rafka.server.kafka.connection import KafkaConnection
 
@@ -169,6 +171,7 @@ async def replay_round(reads: Capture, profile: Any = None) -> tuple[float, int]
         door = server.kafka.door
         connections: dict[int, KafkaConnection] = {}
         started = time.process_time()
+        times_before = os.times()
         if profile is not None:
             profile.enable()
         for number, data in reads:
@@ -188,6 +191,8 @@ async def replay_round(reads: Capture, profile: Any = None) -> tuple[float, int]
         if profile is not None:
             profile.disable()
         cpu = time.process_time() - started
+        times_after = os.times()
+        user = times_after.user - times_before.user
         produced = sum(
             partition.messages_in
             for topic in server.broker.topics.values()
@@ -195,7 +200,7 @@ async def replay_round(reads: Capture, profile: Any = None) -> tuple[float, int]
             for partition in topic.partitions
         )
         await server.stop()
-    return cpu, produced
+    return cpu, user, produced
 
 
 def add_timers(names: list[str]) -> dict[str, list[int]]:
@@ -261,15 +266,15 @@ def run(args: argparse.Namespace) -> None:
     asyncio.run(replay_round(reads))  # warm-up: imports, kio schemas, first allocations
     if totals is not None:
         totals.clear()
-    results = []
+    results, users = [], []
     for i in range(args.rounds):
-        cpu, produced = asyncio.run(replay_round(reads, profile))
+        cpu, user, produced = asyncio.run(replay_round(reads, profile))
         results.append(cpu)
-        print(f"round {i + 1}: {cpu * 1e3:7.1f} ms CPU, {produced} messages, "
-              f"{cpu / max(produced, 1) * 1e6:6.1f} us a message")
-    best = min(results)
-    print(f"min {best * 1e3:.1f} ms CPU over {args.rounds} rounds "
-          f"({len(reads)} reads, {sys.modules['rafka'].__file__})")
+        users.append(user)
+        print(f"round {i + 1}: {cpu * 1e3:7.1f} ms CPU ({user * 1e3:7.1f} user), "
+              f"{produced} messages, {cpu / max(produced, 1) * 1e6:6.1f} us a message")
+    print(f"min {min(results) * 1e3:.1f} ms CPU, {min(users) * 1e3:.1f} ms user, over "
+          f"{args.rounds} rounds ({len(reads)} reads, {sys.modules['rafka'].__file__})")
     if profile is not None:
         profile.dump_stats(args.profile)
         print(f"cProfile of all rounds -> {args.profile}")
