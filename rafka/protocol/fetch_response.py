@@ -262,13 +262,7 @@ def _encode_one_partition(
         or p.snapshot_id is not None
     ):
         return None
-    if len(records) == 1:
-        size = _chunk_size(records[0])
-        present: Sequence[ResponseChunk] = records
-    else:
-        present = [chunk for chunk in records if _chunk_size(chunk)]
-        size = sum(map(_chunk_size, present))
-    topic_id = topic.topic_id
+    present, size = _present_records(records)
     head = bytearray(
         _ONE_PARTITION_HEAD.pack(
             0,  # the size, patched below
@@ -278,7 +272,7 @@ def _encode_one_partition(
             data.error_code,
             data.session_id,
             2,
-            topic_id.int.to_bytes(16, "big") if topic_id is not None else _ZERO_UUID,
+            _uuid_bytes(topic.topic_id),
             2,
             p.partition_index,
             p.error_code,
@@ -298,6 +292,20 @@ def _encode_one_partition(
         head += _ONE_PARTITION_TAIL
         return [memoryview(head)]
     return [memoryview(head), *present, _ONE_PARTITION_TAIL]
+
+
+def _present_records(records: Sequence[ResponseChunk]) -> tuple[Sequence[ResponseChunk], int]:
+    """A partition's non-empty record chunks and their total size (one chunk, the usual
+    case, as it is)."""
+    if len(records) == 1:
+        return records, _chunk_size(records[0])
+    present = [chunk for chunk in records if _chunk_size(chunk)]
+    return present, sum(map(_chunk_size, present))
+
+
+def _uuid_bytes(topic_id: uuid.UUID | None) -> bytes:
+    # UUID.bytes is a Python property around this same call; no id is the zero UUID.
+    return topic_id.int.to_bytes(16, "big") if topic_id is not None else _ZERO_UUID
 
 
 def encode_fetch_response_body(api_version: int, data: FetchResponseData) -> list[ResponseChunk]:
@@ -336,9 +344,7 @@ def _encode(
         _length(out, len(responses), flexible)
     for topic in responses:
         if use_topic_id:
-            # UUID.bytes is a Python property around this same call.
-            topic_id = topic.topic_id
-            out += topic_id.int.to_bytes(16, "big") if topic_id is not None else _ZERO_UUID
+            out += _uuid_bytes(topic.topic_id)
         else:
             if topic.topic is None:
                 raise ValueError(f"Fetch v{api_version} needs topic names")
@@ -379,12 +385,7 @@ def _encode(
             if records is None:
                 _length(out, None, flexible)
             else:
-                if len(records) == 1:
-                    size = _chunk_size(records[0])
-                    present: Sequence[ResponseChunk] = records
-                else:
-                    present = [chunk for chunk in records if _chunk_size(chunk)]
-                    size = sum(map(_chunk_size, present))
+                present, size = _present_records(records)
                 _length(out, size, flexible)
                 if size:
                     # Close the metadata chunk (never resized again) and pass records through.

@@ -23,6 +23,8 @@ import sys
 import uuid
 from typing import Any
 
+from rafka.records.builder import read_uvarint
+
 __all__ = ["LENT_RECORDS_MIN_BYTES", "read_produce_lent"]
 
 #: Frames from this size up have their records lent rather than copied (the size from which
@@ -72,7 +74,7 @@ def read_produce_lent(
             reader.no_tags()
             topics.append(topic_type(**topic_key, partition_data=tuple(partitions)))
         reader.no_tags()
-    except (_Unexpected, struct.error, IndexError):
+    except (_Unexpected, struct.error, IndexError, ValueError):
         return None
     request = body_type(
         transactional_id=transactional_id,
@@ -95,18 +97,8 @@ class _Reader:
         self.flexible = flexible
 
     def _uvarint(self) -> int:
-        data, pos = self.data, self.pos
-        value = shift = 0
-        while True:
-            byte = data[pos]
-            pos += 1
-            value |= (byte & 0x7F) << shift
-            if byte < 0x80:
-                break
-            shift += 7
-            if shift > 28:
-                raise _Unexpected("varint longer than 5 bytes")
-        self.pos = pos
+        # Lengths and counts are int32: at most 5 varint bytes.
+        value, self.pos = read_uvarint(self.data, self.pos, 5)
         return value
 
     def _length(self) -> int:

@@ -23,6 +23,7 @@ from typing import Any
 from kio.serial.readers import Reader
 
 from rafka.protocol import _kio
+from rafka.records.builder import read_uvarint
 
 __all__ = [
     "TagInfo",
@@ -173,20 +174,12 @@ class _Walker:
             raise TagScanError(f"buffer exhausted at offset {pos} (need {n} bytes)")
 
     def uvarint(self, pos: int) -> tuple[int, int]:
-        value = 0
-        shift = 0
-        data = self.data
-        while True:
-            if pos >= len(data):
-                raise TagScanError("buffer exhausted inside a varint")
-            byte = data[pos]
-            pos += 1
-            value |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                return value, pos
-            shift += 7
-            if shift > 63:
-                raise TagScanError("varint too long")
+        try:
+            return read_uvarint(self.data, pos)
+        except IndexError:
+            raise TagScanError("buffer exhausted inside a varint") from None
+        except ValueError:
+            raise TagScanError("varint too long") from None
 
     def _skip_primitive(self, field: _Field, flexible: bool, pos: int) -> int:
         kafka_type = field.kafka_type

@@ -202,6 +202,25 @@ def batch_from_section(
     return b"".join((pre_crc, _CRC.pack(crc), post_crc, payload))
 
 
+def read_uvarint(
+    data: bytes | bytearray | memoryview, pos: int, max_bytes: int = 10
+) -> tuple[int, int]:
+    """(value, next position) of the unsigned varint at `pos` (Kafka's readUnsignedVarint,
+    the reader of `put_uvarint`). Raises IndexError if `data` ends inside it, ValueError if it
+    runs past `max_bytes`."""
+    value = shift = 0
+    limit = 7 * max_bytes
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+        if shift >= limit:
+            raise ValueError(f"varint longer than {max_bytes} bytes")
+
+
 def read_varint(data: bytes, pos: int) -> tuple[int, int]:
     """(value, next position) of the zigzag varint at `pos` (Kafka's ByteUtils.readVarlong)."""
     byte = data[pos]
