@@ -256,6 +256,15 @@ class LongPoll:
         self._timer.cancel()
         for partition in self._partitions:
             partition.remove_waiter(self._wake)
+        # `_wake` is a bound method of this poll held by this poll: a reference cycle that
+        # kept every poll, its request, its response and its connection callback alive until
+        # the garbage collector found them. Dropping it lets reference counting free the poll
+        # as soon as the connection lets go of it.
+        self._wake = _unparked
+
+
+def _unparked() -> None:
+    """What an unparked poll's `_wake` becomes: no partition holds it any more."""
 
 
 def _release(results: list[FetchedPartition]) -> None:
