@@ -356,7 +356,8 @@ def markdown(result: dict[str, Any], json_path: Path | str | None) -> str:
         f"{env.get('nats_server')}",
         f"- Counts: {', '.join(f'{n:,} x {s} B' for s, n in cfg['sizes'])}; per-phase cap "
         f"{cfg['cap']} s; median of {cfg['repeat']} run(s), repetitions interleaved across "
-        "brokers; every broker started fresh (empty data dir) for every cell.",
+        "brokers (in part 2 each repetition starts with the next broker); every broker started "
+        "fresh (empty data dir) for every cell.",
         f"- Raw data: `{json_path}`" if json_path else "",
         *(f"- Added later to this result: {', '.join(x['kinds'])} cells on {x['date']}"
           + (f" at revision {x['revision']['commit']}" if x.get("revision") else "")

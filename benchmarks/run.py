@@ -161,7 +161,12 @@ def run_ours(a: argparse.Namespace, brokers: list[Any], grpc_addrs: dict[str, st
     logdir.mkdir(parents=True, exist_ok=True)
     grpc_ok = importlib.util.find_spec("rafka.client") is not None
     for rep in range(a.repeat):
-        for broker in brokers:
+        # Each repetition starts with the next broker, so that none always runs right after
+        # the same one. With a fixed order rafka-disk always followed Tansu's cells (up to
+        # ~300 MB RSS, freed when it stops, which this VM hands back to the host), and its
+        # first raw Fetch cell of repetitions 1 and 2 ran at 0.3-0.4x of repetition 0 in two
+        # full runs, a dip no other broker showed.
+        for broker in brokers[rep % len(brokers):] + brokers[:rep % len(brokers)]:
             for kind, key, w, workloads in our_cells(a):
                 if kind not in a.kinds:
                     continue
