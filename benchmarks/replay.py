@@ -219,22 +219,21 @@ async def replay_round(
         times_before = os.times()
         if profile is not None:
             profile.enable()
-        gc_count = GcCount().__enter__()
-        for number, data in reads:
-            connection = connections.get(number)
-            if connection is None:
-                connection = KafkaConnection(door, 100 << 20, server.kafka.connections)
-                connection.connection_made(CountingTransport(number))  # type: ignore[arg-type]
-                connections[number] = connection
-            view = memoryview(data)
-            while view:
-                space = connection.get_buffer(-1)
-                n = min(len(space), len(view))
-                space[:n] = view[:n]
-                connection.buffer_updated(n)
-                view = view[n:]
-            await asyncio.sleep(0)  # let fetches woken by this read answer
-        gc_count.__exit__()
+        with GcCount() as gc_count:
+            for number, data in reads:
+                connection = connections.get(number)
+                if connection is None:
+                    connection = KafkaConnection(door, 100 << 20, server.kafka.connections)
+                    connection.connection_made(CountingTransport(number))  # type: ignore[arg-type]
+                    connections[number] = connection
+                view = memoryview(data)
+                while view:
+                    space = connection.get_buffer(-1)
+                    n = min(len(space), len(view))
+                    space[:n] = view[:n]
+                    connection.buffer_updated(n)
+                    view = view[n:]
+                await asyncio.sleep(0)  # let fetches woken by this read answer
         if profile is not None:
             profile.disable()
         cpu = time.process_time() - started

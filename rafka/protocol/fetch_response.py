@@ -338,10 +338,7 @@ def _encode(
     else:
         out += _I32.pack(data.throttle_time_ms)
     responses = data.responses
-    if flexible and len(responses) < 127:
-        out.append(len(responses) + 1)
-    else:
-        _length(out, len(responses), flexible)
+    _length(out, len(responses), flexible)
     for topic in responses:
         if use_topic_id:
             out += _uuid_bytes(topic.topic_id)
@@ -350,10 +347,7 @@ def _encode(
                 raise ValueError(f"Fetch v{api_version} needs topic names")
             _string(out, topic.topic, flexible)
         partitions = topic.partitions
-        if flexible and len(partitions) < 127:
-            out.append(len(partitions) + 1)
-        else:
-            _length(out, len(partitions), flexible)
+        _length(out, len(partitions), flexible)
         for p in partitions:
             if with_log_start:
                 out += _PARTITION_HEAD_V5.pack(

@@ -42,17 +42,28 @@ def optional(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     return st.none() | strategy
 
 
+# The fields every partition entry and every response carries; the strategies below add the
+# optional parts (or, for the one-partition shape, leave them out).
+partition_head: dict[str, st.SearchStrategy[Any]] = {
+    "partition_index": i32s,
+    "high_watermark": i64s,
+    "error_code": st.sampled_from([ErrorCode.none, ErrorCode.offset_out_of_range]),
+    "last_stable_offset": i64s,
+    "log_start_offset": i64s,
+    "preferred_read_replica": i32s,
+}
+response_head: dict[str, st.SearchStrategy[Any]] = {
+    "throttle_time_ms": st.integers(0, 2**31 - 1),
+    "error_code": st.sampled_from([ErrorCode.none, ErrorCode.fetch_session_id_not_found]),
+    "session_id": i32s,
+}
+
 partitions = st.builds(
     FetchPartition,
-    partition_index=i32s,
-    high_watermark=i64s,
-    error_code=st.sampled_from([ErrorCode.none, ErrorCode.offset_out_of_range]),
-    last_stable_offset=i64s,
-    log_start_offset=i64s,
+    **partition_head,
     aborted_transactions=optional(
         st.lists(st.builds(AbortedTransaction, producer_id=i64s, first_offset=i64s), max_size=2)
     ),
-    preferred_read_replica=i32s,
     records=optional(st.lists(chunk, max_size=4)),
     diverging_epoch=optional(st.builds(EpochEndOffset, epoch=i32s, end_offset=i64s)),
     current_leader=optional(st.builds(LeaderIdAndEpoch, leader_id=i32s, leader_epoch=i32s)),
@@ -67,9 +78,7 @@ topics = st.builds(
 responses = st.builds(
     FetchResponseData,
     responses=st.lists(topics, max_size=3),
-    throttle_time_ms=st.integers(0, 2**31 - 1),
-    error_code=st.sampled_from([ErrorCode.none, ErrorCode.fetch_session_id_not_found]),
-    session_id=i32s,
+    **response_head,
     node_endpoints=st.lists(
         st.builds(
             NodeEndpoint,
@@ -110,20 +119,13 @@ one_partition_responses = st.builds(
         FetchTopic,
         partitions=st.builds(
             FetchPartition,
-            partition_index=i32s,
-            high_watermark=i64s,
-            error_code=st.sampled_from([ErrorCode.none, ErrorCode.offset_out_of_range]),
-            last_stable_offset=i64s,
-            log_start_offset=i64s,
-            preferred_read_replica=i32s,
+            **partition_head,
             records=st.lists(chunk | st.binary(min_size=120, max_size=300), max_size=3),
         ).map(lambda p: [p]),
         topic=st.text(max_size=10),
         topic_id=optional(st.uuids()),
     ).map(lambda t: [t]),
-    throttle_time_ms=st.integers(0, 2**31 - 1),
-    error_code=st.sampled_from([ErrorCode.none, ErrorCode.fetch_session_id_not_found]),
-    session_id=i32s,
+    **response_head,
 )
 
 
