@@ -46,9 +46,23 @@ def _retention(value: Any) -> str | None:
     return None if value == -1 or value >= 0 else f"must be >= 0 or -1 (unlimited), got {value}"
 
 
+def _slice(value: Any) -> str | None:
+    # The kernel's bounds for a requested slice (rafka.server.scheduling).
+    if value == 0 or 100 <= value <= 100_000:
+        return None
+    return f"must be 0 (the kernel's default) or 100-100000 microseconds, got {value}"
+
+
 KEYS: tuple[Key, ...] = (
     Key("server.host", str, "127.0.0.1", "address every listener binds unless it sets its own"),
     Key("server.port", int, 50051, "gRPC port (the original Rafka's server.port)", check=_port),
+    Key(
+        "server.scheduler_slice_us",
+        int,
+        100,
+        "scheduler slice the event-loop thread asks Linux for (0: the kernel's default)",
+        check=_slice,
+    ),
     Key(
         "log.level",
         str,

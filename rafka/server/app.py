@@ -23,6 +23,7 @@ from rafka.server.grpc.listener import GrpcListener
 from rafka.server.http import HttpListener
 from rafka.server.kafka.listener import KafkaListener, advertised_host_for
 from rafka.server.kafka.service import AdvertisedEndpoint, KafkaFrontDoor
+from rafka.server.scheduling import request_slice
 
 logger = logging.getLogger("rafka.server")
 
@@ -142,6 +143,8 @@ class BrokerServer:
         # 1,000 partitions took 75-100 ms each and landed on whatever request ran next.
         gc.collect()
         gc.freeze()
+        # This coroutine runs on the loop's thread, the one every request is handled on.
+        request_slice(self.config["server.scheduler_slice_us"])
         self.observed.loaded = True
         if self.http is not None:
             self.http.warm_up()  # metrics: read oldest timestamps off the loop, in the background

@@ -44,6 +44,7 @@ def test_env_overrides_file_and_flags_override_env(tmp_path: Path) -> None:
         ("storage:\n  segment_bytes: -5\n", "must be >= 1024"),
         ("storage:\n  type: tape\n", "must be one of disk, in_memory"),
         ("broker:\n  auto_create_topics: maybe\n", "expected true or false"),
+        ("server:\n  scheduler_slice_us: 50\n", "0 .* or 100-100000 microseconds, got 50"),
         ("- just\n- a list\n", "mapping of sections"),
         ("server: [unclosed\n", "not valid YAML"),
     ],
