@@ -3,8 +3,8 @@ copying it through Python (`os.sendfile`), or read it when it cannot.
 
 Kafka serves fetches with `sendfile` from the segment files for the same reason: a 1 MiB
 response read into a `bytes` costs a page-cache copy plus an allocation before the socket copies
-it again. Measured here (loopback, 1 MiB pieces of a cached file): `pread` + `send` 415-470 us
-of sender CPU per MiB, `sendfile` 180 us.
+it again. What each path costs on this machine is measured, and discussed, in
+`rafka/server/kafka/writer.py` (the sender) and `benchmarks/send_paths.py`.
 
 A region owns a duplicate of the segment's descriptor, so it stays readable, with the same
 bytes, after retention deletes the segment or the cleaner swaps it out: the file is only

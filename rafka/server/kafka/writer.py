@@ -8,9 +8,13 @@ slow reader) hands the rest back to the transport, read from the file, in order.
 cannot be sent from a file (TLS, or a transport without a socket) reads the regions into bytes
 and writes those: the same bytes either way.
 
-Why: measured here on loopback, 1 MiB pieces of a cached segment cost the sender 415-470 us of
-CPU through `pread` + `send`, and 180 us through `sendfile`; with one Fetch in flight, that
-CPU is the serving rate.
+Why: when this was written, 1 MiB pieces of a cached segment cost the sender 415-470 us of CPU
+on loopback through `pread` + `send`, and 180 us through `sendfile`; with one Fetch in flight,
+that CPU is the serving rate. The same VM later measured the opposite order in isolation
+(`benchmarks/send_paths.py`, 2026-11-29 evening: `sendfile` 0.61, a reused `pread` buffer +
+`send` 0.45 CPU s/GB, medians of 7 rounds), yet inside the broker the two paths served the raw
+Fetch cell alike (4 interleaved pairs, 1,004-1,732 against 1,432-1,534 MB/s), so `sendfile`
+stays: it is also the path that does not grow the heap by a response's size.
 """
 
 from __future__ import annotations
