@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 ARGS ?=
 
-.PHONY: run test venv test-deps lint typecheck pytest clean bench
+.PHONY: run test venv test-deps lint typecheck pytest clean bench compile
 
 run: venv
 	$(VENV)/bin/rafka broker $(ARGS)
@@ -19,8 +19,12 @@ test-deps:
 	@scripts/bootstrap.sh $(VENV) test
 	@scripts/install-test-tools.sh
 
+# Rebuild the compiled twins after editing their modules (run and test do it too).
+compile:
+	$(PY) scripts/compile.py
+
 lint:
-	$(VENV)/bin/ruff check rafka tests benchmarks
+	$(VENV)/bin/ruff check rafka tests benchmarks scripts
 
 typecheck:
 	$(VENV)/bin/mypy

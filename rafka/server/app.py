@@ -16,6 +16,7 @@ from rafka.broker import Broker, BrokerSettings
 from rafka.broker.cluster import ClusterLayout, StaticLayout, parse_peers
 from rafka.broker.consumers import ConsumerRegistry
 from rafka.broker.groups import GroupCoordinator, GroupSettings, LoopTimers, OffsetsTopicStore
+from rafka.compiled import active_twins
 from rafka.config import BrokerConfig, ConfigError
 from rafka.log import LogConfig
 from rafka.observability import Endpoint, Observed
@@ -145,6 +146,11 @@ class BrokerServer:
         gc.freeze()
         # This coroutine runs on the loop's thread, the one every request is handled on.
         request_slice(self.config["server.scheduler_slice_us"])
+        twins = active_twins()
+        logger.info(
+            "compiled modules: %s",
+            ", ".join(twins) if twins else "none, all interpreted (make compile builds them)",
+        )
         self.observed.loaded = True
         if self.http is not None:
             self.http.warm_up()  # metrics: read oldest timestamps off the loop, in the background

@@ -1,13 +1,15 @@
 """The hand-written protobuf of the gRPC hot paths (`rafka.server.grpc.wire`) and the publish
 fast path, cross-checked against the general code they stand in for: the generated classes,
 `convert.incoming`, `convert.messages_from_records` over `decode_batch`, and
-`Publisher.publish`."""
+`Publisher.publish`. The wire-level tests run twice: on the module as imported (its mypyc twin
+when one is built, `rafka/compiled.py`) and on an interpreted instance of the same source."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
 from functools import partial
+from types import ModuleType
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,6 +18,7 @@ from hypothesis import strategies as st
 from rafka.broker import Broker
 from rafka.broker.broker import BrokerSettings
 from rafka.broker.cluster import StaticLayout
+from rafka.compiled import load_interpreted
 from rafka.records import (
     Compression,
     CorruptBatchError,
@@ -26,7 +29,7 @@ from rafka.records import (
     iter_batches,
 )
 from rafka.records.builder import batch_from_section, records_section
-from rafka.server.grpc import wire
+from rafka.server.grpc import wire as imported_wire
 from rafka.server.grpc.convert import incoming, messages_from_records
 from rafka.server.grpc.gen import rafka_pb2 as pb
 from rafka.server.grpc.publish import Publisher, PublishOutcome
@@ -45,6 +48,13 @@ binary_st = st.one_of(
 headers_st = st.lists(
     st.tuples(st.text(max_size=8), st.one_of(st.none(), st.binary(max_size=20))), max_size=3
 ).map(tuple)
+
+
+@pytest.fixture(scope="module", params=["as-imported", "interpreted"])
+def wire(request: pytest.FixtureRequest) -> ModuleType:
+    if request.param == "interpreted":
+        return load_interpreted("rafka.server.grpc.wire")
+    return imported_wire
 
 
 def _header(key: str, value: bytes | None) -> pb.Header:
@@ -91,7 +101,7 @@ def _with_payload(template: pb.PublishRequest, payload: bytes | None) -> pb.Publ
     return message
 
 
-def _flatten(runs: list[wire.Run]) -> list[tuple[object, ...]]:
+def _flatten(runs: list[imported_wire.Run]) -> list[tuple[object, ...]]:
     return [
         (topic, partition, key, value, [(k, v) for k, v in headers], timestamp)
         for topic, partition, key, headers, timestamp, values in runs
@@ -104,7 +114,9 @@ def _flatten(runs: list[wire.Run]) -> list[tuple[object, ...]]:
 
 @FAST
 @given(request=batch_requests)
-def test_parse_publish_batch_reads_what_incoming_reads(request: pb.PublishBatchRequest) -> None:
+def test_parse_publish_batch_reads_what_incoming_reads(
+    wire: ModuleType, request: pb.PublishBatchRequest
+) -> None:
     runs = wire.parse_publish_batch(request.SerializeToString())
     assert runs is not None
     expected = []
@@ -124,7 +136,7 @@ def test_parse_publish_batch_reads_what_incoming_reads(request: pb.PublishBatchR
     assert _flatten(runs) == expected
 
 
-def test_messages_alike_but_for_their_payloads_make_one_run() -> None:
+def test_messages_alike_but_for_their_payloads_make_one_run(wire: ModuleType) -> None:
     one = pb.PublishRequest(topic="t", partition=1, key=b"k", headers=[pb.Header(key="h")])
     request = pb.PublishBatchRequest(
         messages=[_with_payload(one, b"%d" % i) for i in range(200)]
@@ -137,7 +149,7 @@ def test_messages_alike_but_for_their_payloads_make_one_run() -> None:
     assert runs[0][5] == [b"%d" % i for i in range(200)]
 
 
-def test_unknown_fields_are_left_to_the_generated_classes() -> None:
+def test_unknown_fields_are_left_to_the_generated_classes(wire: ModuleType) -> None:
     message = pb.PublishRequest(topic="t", payload=b"p").SerializeToString()
     unknown = b"\x78\x01"  # field 15, varint
     assert wire.parse_publish_batch(b"\x0a" + bytes([len(message)]) + message)
@@ -164,6 +176,7 @@ def test_unknown_fields_are_left_to_the_generated_classes() -> None:
     ),
 )
 def test_publish_results_are_what_protobuf_writes(
+    wire: ModuleType,
     topic: str, partition: int, base_offset: int, runs: list[tuple[int, int]]
 ) -> None:
     ours = b"".join(wire.publish_results(topic, partition, base_offset, runs))
@@ -203,7 +216,9 @@ def _expected(
     return pb.ConsumeResponse(messages=messages_from_records(topic, partition, records))
 
 
-def _ours(topic: str, partition: int, batch: bytes, position: int = 0) -> bytes:
+def _ours(
+    wire: ModuleType, topic: str, partition: int, batch: bytes, position: int = 0
+) -> bytes:
     header, section = records_section(batch)
     out: list[bytes] = []
     written = wire.MessageWriter(topic, partition).write(section, header, position, out)
@@ -226,6 +241,7 @@ def _ours(topic: str, partition: int, batch: bytes, position: int = 0) -> bytes:
     skip=st.integers(min_value=0, max_value=9),
 )
 def test_message_writer_writes_what_the_generated_classes_write(
+    wire: ModuleType,
     records: list[Record],
     topic: str,
     partition: int,
@@ -243,20 +259,20 @@ def test_message_writer_writes_what_the_generated_classes_write(
         ),
     )
     position = base_offset + skip
-    ours = _ours(topic, partition, batch, position)
+    ours = _ours(wire, topic, partition, batch, position)
     assert ours == _expected(topic, partition, batch, position).SerializeToString()
 
 
-def test_message_writer_over_many_records() -> None:
+def test_message_writer_over_many_records(wire: ModuleType) -> None:
     records = [Record(None, b"v%d" % i, (), NOW + i // 100) for i in range(20_000)]
     batch = build_batch(records, base_offset=2**28 - 10_000)
-    assert _ours("t", 3, batch) == _expected("t", 3, batch).SerializeToString()
+    assert _ours(wire, "t", 3, batch) == _expected("t", 3, batch).SerializeToString()
 
 
-def test_a_header_key_that_is_not_utf8_is_replaced() -> None:
+def test_a_header_key_that_is_not_utf8_is_replaced(wire: ModuleType) -> None:
     # Kafka clients other than Java's can write any bytes; protobuf strings must be UTF-8.
     batch = build_batch([Record(b"k", b"v", (("\udcff-key", b"x"), ("ok", None)), NOW)])
-    (message,) = pb.ConsumeResponse.FromString(_ours("t", 0, batch)).messages
+    (message,) = pb.ConsumeResponse.FromString(_ours(wire, "t", 0, batch)).messages
     assert [(h.key, h.value, h.HasField("value")) for h in message.headers] == [
         ("\ufffd-key", b"x", True),
         ("ok", b"", False),
@@ -271,6 +287,7 @@ def test_a_header_key_that_is_not_utf8_is_replaced() -> None:
     cut=st.integers(min_value=0, max_value=3),
 )
 def test_damaged_records_fail_as_decode_batch_fails(
+    wire: ModuleType,
     records: list[Record], where: int, byte: int, cut: int
 ) -> None:
     section = bytearray(build_batch(records)[61:])
@@ -285,7 +302,7 @@ def test_damaged_records_fail_as_decode_batch_fails(
     except UnicodeEncodeError:
         return  # a damaged header key: the general code fails, ours replaces it (above)
     try:
-        ours: bytes | type[Exception] = _ours("t", 0, batch)
+        ours: bytes | type[Exception] = _ours(wire, "t", 0, batch)
     except CorruptBatchError:
         ours = CorruptBatchError
     assert ours == expected

@@ -22,12 +22,18 @@ Only these messages are written by hand:
 Each is cross-checked against the generated classes by Hypothesis tests
 (`tests/grpc/test_wire.py`). Field numbers are the ones in `proto/rafka/v1/rafka.proto`; the
 tests fail if they move.
+
+This module is also compiled with mypyc, and the compiled twin replaces the three entry points
+when it was built from this exact file (`rafka/compiled.py`, end of this module): one Consume
+stream 0.88-1.01M msg/s against 0.29-0.41M interpreted, PublishBatch 340-380k against 234-300k
+(`rafka bench --via grpc`, 3 interleaved pairs). The tests run on both.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rafka.compiled import load_twin
 from rafka.records import BatchHeader, CorruptBatchError
 from rafka.records.builder import put_uvarint, read_bytes, read_varint
 
@@ -443,3 +449,18 @@ def _headers(data: bytes, p: int) -> tuple[bytes, int]:
             field += b"\x12" + uvarint(len(value)) + value
         out.append(b"\x32" + uvarint(len(field)) + field)
     return b"".join(out), p
+
+
+# The same code compiled by mypyc, if it was built from this very file (rafka/compiled.py):
+# every message of PublishBatch and Consume goes through these three.
+def _use_twin() -> None:
+    twin = load_twin(__name__, __file__)
+    if twin is not None:
+        globals().update(
+            parse_publish_batch=twin.parse_publish_batch,
+            publish_results=twin.publish_results,
+            MessageWriter=twin.MessageWriter,
+        )
+
+
+_use_twin()
