@@ -6,8 +6,8 @@ which compiling does not shorten (measured: compiling the Kafka path's modules l
 CPU per message unchanged). The exception is code that loops over every message in Python: the
 gRPC door reads and writes each message's protobuf bytes by hand (`rafka/server/grpc/wire.py`).
 The same typed Python, compiled by mypyc, is several times faster there: `rafka bench --via
-grpc`, 1,000,000 x 100 B, 3 interleaved pairs of fresh brokers: one Consume stream 0.96-1.32M
-msg/s against 0.30-0.44M interpreted, PublishBatch 411-477k against 243-371k (the broker at one
+grpc`, 1,000,000 x 100 B, 3 interleaved pairs of fresh brokers: one Consume stream 0.88-1.01M
+msg/s against 0.29-0.41M interpreted, PublishBatch 340-380k against 234-300k (the broker at one
 core throughout).
 
 The source stays the module everyone reads, tests and edits. `scripts/compile.py` (run by

@@ -49,7 +49,7 @@ def build(module: str, twin: str) -> None:
         return
     OUT.mkdir(exist_ok=True)
     (OUT / "__init__.py").write_text('"""mypyc twins built by scripts/compile.py."""\n')
-    for old in OUT.glob(f"{twin}*"):
+    for old in [*OUT.glob(f"{twin}.*"), *OUT.glob(f"{twin}__mypyc.*")]:
         old.unlink()
     copy = OUT / f"{twin}.py"
     copy.write_text(source.read_text() + f'\n\nSOURCE_SHA256 = "{digest}"\n')
@@ -65,7 +65,7 @@ def build(module: str, twin: str) -> None:
                 check=True,
                 stdout=subprocess.DEVNULL,
             )
-            for extension in built.glob(f"{twin}*.so"):
+            for extension in [*built.glob(f"{twin}.*.so"), *built.glob(f"{twin}__mypyc.*.so")]:
                 shutil.move(extension, OUT / extension.name)
     finally:
         copy.unlink()

@@ -29,9 +29,6 @@ import sys
 
 logger = logging.getLogger("rafka.server")
 
-MIN_SLICE_US = 100  # the kernel clamps custom slices to [0.1 ms, 100 ms]
-MAX_SLICE_US = 100_000
-
 _SYS_SCHED_SETATTR = {"x86_64": 314, "aarch64": 274}
 # struct sched_attr, first version (SCHED_ATTR_SIZE_VER0, 48 bytes): size, policy, flags,
 # nice, priority, runtime, deadline, period (ns).
