@@ -375,24 +375,24 @@ def main() -> None:
     cap.add_argument("--seconds", type=float, default=3.0)
     cap.add_argument("--rate", type=int, default=5000)
     cap.add_argument("--port", type=int, default=0)
-    rep = sub.add_parser("run", help="replay a capture and report CPU")
+    src = argparse.ArgumentParser(add_help=False)
+    src.add_argument("--src", type=Path,
+                     help="import rafka from this checkout instead (A/B of a change)")
+    rep = sub.add_parser("run", parents=[src], help="replay a capture and report CPU")
     rep.add_argument("capture", type=Path)
     rep.add_argument("--rounds", type=int, default=5)
     rep.add_argument("--profile", metavar="FILE", help="write a cProfile of the rounds")
     rep.add_argument("--timers", action="store_true",
                      help="time the main functions of the Produce and Fetch path")
-    rep.add_argument("--src", type=Path,
-                     help="import rafka from this checkout instead (A/B of a change)")
-    cnt = sub.add_parser("count", help="instructions of one round, by valgrind (~6 min)")
+    cnt = sub.add_parser("count", parents=[src],
+                         help="instructions of one round, by valgrind (~6 min)")
     cnt.add_argument("capture", type=Path)
-    cnt.add_argument("--src", type=Path,
-                     help="import rafka from this checkout instead (A/B of a change)")
     args = ap.parse_args()
     if args.command == "count":
         count(args)
         return
-    src = getattr(args, "src", None)
-    sys.path.insert(0, str(src.resolve() if src else HERE.parent))
+    checkout = getattr(args, "src", None)
+    sys.path.insert(0, str(checkout.resolve() if checkout else HERE.parent))
     os.environ["PYTHONPATH"] = sys.path[0]  # the bench subprocess of `capture` too
     make_ids_deterministic()
     if args.command == "capture":

@@ -34,6 +34,7 @@ logger = logging.getLogger("rafka")
 #: Module -> the name of its twin in `rafka._compiled`.
 TWINS: dict[str, str] = {"rafka.server.grpc.wire": "grpc_wire"}
 TWIN_PACKAGE = "rafka._compiled"
+TWIN_DIR = Path(__file__).resolve().parent / "_compiled"
 REBUILD = "make compile"
 
 _loaded: list[str] = []
@@ -41,6 +42,26 @@ _loaded: list[str] = []
 
 def source_digest(source_file: str | Path) -> str:
     return hashlib.sha256(Path(source_file).read_bytes()).hexdigest()
+
+
+def stamp_file(twin: str) -> Path:
+    """Where `scripts/compile.py` records the source digest a twin was built from."""
+    return TWIN_DIR / f"{twin}.sha256"
+
+
+def built_from(twin: str) -> str | None:
+    """The source digest the current build of `twin` was made from (its stamp, read without
+    importing it), or None if it is not built."""
+    stamp = stamp_file(twin)
+    if not stamp.exists() or not any(TWIN_DIR.glob(f"{twin}.*.so")):
+        return None
+    return stamp.read_text().strip()
+
+
+def is_current(module_name: str, source_file: str | Path) -> bool:
+    """A twin of `module_name` is built, from the source now in `source_file`."""
+    twin = TWINS.get(module_name)
+    return twin is not None and built_from(twin) == source_digest(source_file)
 
 
 def load_twin(module_name: str, source_file: str) -> ModuleType | None:

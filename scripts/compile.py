@@ -26,32 +26,29 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rafka.compiled import TWIN_PACKAGE, TWINS, source_digest  # noqa: E402
-
-OUT = ROOT / Path(*TWIN_PACKAGE.split("."))
-
-
-def built_digest(twin: str) -> str | None:
-    """The source digest the current build of `twin` was made from, if it loads."""
-    stamp = OUT / f"{twin}.sha256"
-    if not stamp.exists() or not any(OUT.glob(f"{twin}.*.so")):
-        return None
-    return stamp.read_text().strip()
+from rafka.compiled import (  # noqa: E402
+    TWIN_DIR,
+    TWIN_PACKAGE,
+    TWINS,
+    is_current,
+    source_digest,
+    stamp_file,
+)
 
 
 def build(module: str, twin: str) -> None:
     spec = importlib.util.find_spec(module)
     assert spec is not None and spec.origin is not None, module
     source = Path(spec.origin)
-    digest = source_digest(source)
-    if built_digest(twin) == digest:
+    if is_current(module, source):
         print(f"compile: {module} is up to date")
         return
-    OUT.mkdir(exist_ok=True)
-    (OUT / "__init__.py").write_text('"""mypyc twins built by scripts/compile.py."""\n')
-    for old in [*OUT.glob(f"{twin}.*"), *OUT.glob(f"{twin}__mypyc.*")]:
+    TWIN_DIR.mkdir(exist_ok=True)
+    (TWIN_DIR / "__init__.py").write_text('"""mypyc twins built by scripts/compile.py."""\n')
+    for old in [*TWIN_DIR.glob(f"{twin}.*"), *TWIN_DIR.glob(f"{twin}__mypyc.*")]:
         old.unlink()
-    copy = OUT / f"{twin}.py"
+    digest = source_digest(source)
+    copy = TWIN_DIR / f"{twin}.py"
     copy.write_text(source.read_text() + f'\n\nSOURCE_SHA256 = "{digest}"\n')
     try:
         # mypyc builds in the working directory and copies each extension to the module's
@@ -66,10 +63,10 @@ def build(module: str, twin: str) -> None:
                 stdout=subprocess.DEVNULL,
             )
             for extension in [*built.glob(f"{twin}.*.so"), *built.glob(f"{twin}__mypyc.*.so")]:
-                shutil.move(extension, OUT / extension.name)
+                shutil.move(extension, TWIN_DIR / extension.name)
     finally:
         copy.unlink()
-    (OUT / f"{twin}.sha256").write_text(digest + "\n")
+    stamp_file(twin).write_text(digest + "\n")
     print(f"compile: {module} -> {TWIN_PACKAGE}.{twin}")
 
 

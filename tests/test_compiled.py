@@ -20,19 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 WIRE = "rafka.server.grpc.wire"
 
 
-def twin_current() -> bool:
-    """A twin is built, from the source now on disk (`make compile` after an edit)."""
-    out = ROOT / "rafka" / "_compiled"
-    stamp = out / "grpc_wire.sha256"
-    return (
-        any(out.glob("grpc_wire.*.so"))
-        and stamp.exists()
-        and stamp.read_text().strip() == compiled.source_digest(wire.__file__)
-    )
-
-
 needs_twin = pytest.mark.skipif(
-    not twin_current(), reason="no twin built from the current source (make compile)"
+    not compiled.is_current(WIRE, wire.__file__),
+    reason="no twin built from the current source (make compile)",
 )
 
 
@@ -77,4 +67,4 @@ def test_the_build_script_leaves_an_up_to_date_twin_alone() -> None:
         timeout=300,
     )
     assert f"{WIRE} is up to date" in done.stdout or f"{WIRE} -> " in done.stdout
-    assert twin_current()
+    assert compiled.is_current(WIRE, wire.__file__)

@@ -22,20 +22,22 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def slice_ns(pid: int, tid: int) -> int:
-    text = Path(f"/proc/{pid}/task/{tid}/sched").read_text()
-    found = re.search(r"^se\.slice\s*:\s*(\d+)", text, re.MULTILINE)
+def slice_in(sched: str) -> int:
+    """`se.slice` (ns) from the text of a `/proc/.../sched` file."""
+    found = re.search(r"^se\.slice\s*:\s*(\d+)", sched, re.MULTILINE)
     if found is None:
         pytest.skip("this kernel's sched file shows no slice")
     return int(found.group(1))
 
 
+def slice_ns(pid: int, tid: int) -> int:
+    return slice_in(Path(f"/proc/{pid}/task/{tid}/sched").read_text())
+
+
 def kernel_default_slice_ns() -> int:
     """The slice of a process nobody asked anything for."""
     out = subprocess.run(["cat", "/proc/self/sched"], capture_output=True, text=True, check=True)
-    found = re.search(r"^se\.slice\s*:\s*(\d+)", out.stdout, re.MULTILINE)
-    assert found is not None
-    return int(found.group(1))
+    return slice_in(out.stdout)
 
 
 def test_the_event_loop_thread_runs_with_the_configured_slice(tmp_path: Path) -> None:
