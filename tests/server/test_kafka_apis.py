@@ -1,6 +1,6 @@
-"""Kafka APIs exercised over a raw socket where client libraries hide the details: fetch long
-polls and sessions, LogAppendTime, ListOffsets variants, OffsetForLeaderEpoch, DescribeCluster,
-CreateTopics validate_only."""
+"""Kafka APIs exercised over a raw socket where client libraries hide the details: every
+Produce version, fetch long polls and sessions, LogAppendTime, ListOffsets variants,
+OffsetForLeaderEpoch, DescribeCluster, CreateTopics validate_only."""
 
 from __future__ import annotations
 
@@ -256,3 +256,46 @@ def test_in_memory_storage_serves_clients(tmp_path: object, storage: str) -> Non
         create(raw, topic)
         raw.call(0, 9, produce_request(topic, batch(b"kept in memory")))
         assert values_in(raw.call(1, 12, fetch_request({topic: [(0, 0)]}))) == [b"kept in memory"]
+
+
+def test_produce_every_version_one_and_two_partitions(shared_broker: BrokerProcess) -> None:
+    """Every Produce version the broker serves (classic v3-8, flexible v9-12, topic ids from
+    v13), with one entry for the partition and with two, lands in order with the offsets the
+    answers name; a bad batch is refused at a classic and a flexible version."""
+    import sys
+
+    from kio.schema.metadata.v12.request import MetadataRequest, MetadataRequestTopic
+
+    from rafka.protocol import _kio
+
+    topic = f"versions-{uuid.uuid4().hex[:6]}"
+    with RawKafka(shared_broker.bootstrap) as raw:
+        metadata = raw.call(3, 12, MetadataRequest(
+            topics=(MetadataRequestTopic(topic_id=None, name=topic),),
+            allow_auto_topic_creation=True, include_topic_authorized_operations=False))
+        topic_id = metadata.topics[0].topic_id
+
+        def produce(version: int, batches: list[bytes]) -> list[tuple[int, int]]:
+            request_type = _kio.request_type(0, version)
+            module = sys.modules[request_type.__module__]
+            key = {"topic_id": topic_id} if version >= 13 else {"name": topic}
+            response = raw.call(0, version, request_type(
+                transactional_id=None, acks=-1, timeout=timedelta(seconds=5),
+                topic_data=(module.TopicProduceData(**key, partition_data=tuple(
+                    module.PartitionProduceData(index=0, records=records)
+                    for records in batches)),)))
+            return [(a.error_code, a.base_offset)
+                    for a in response.responses[0].partition_responses]
+
+        sent: list[bytes] = []
+        for version in range(3, 14):
+            for entries in (1, 2):
+                values = [f"v{version}-{entries}-{i}".encode() for i in range(entries)]
+                assert produce(version, [batch(v) for v in values]) == [
+                    (ErrorCode.none, len(sent) + i) for i in range(entries)]
+                sent += values
+        bad = bytearray(batch(b"evil"))
+        bad[-1] ^= 0xFF
+        for version in (7, 10):
+            assert produce(version, [bytes(bad)]) == [(ErrorCode.corrupt_message, -1)]
+        assert values_in(raw.call(1, 12, fetch_request({topic: [(0, 0)]}))) == sent
