@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -17,6 +18,8 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import (
     AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
     ConfigResource,
     NewPartitions,
     NewTopic,
@@ -182,7 +185,11 @@ def test_large_message_after_raising_max_message_bytes(kafka: BrokerProcess) -> 
 
     resource = ConfigResource(ConfigResource.Type.TOPIC, topic, {"max.message.bytes": "8000000"})
     client = admin(kafka)
-    client.alter_configs([resource])[resource].result(timeout=15)
+    # The legacy AlterConfigs (API 33) on purpose, which older clients still send; the admin
+    # test below uses IncrementalAlterConfigs. confluent-kafka warns that this is deprecated.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        client.alter_configs([resource])[resource].result(timeout=15)
     produce(kafka, topic, [(None, big)], **{"message.max.bytes": 10_000_000})
     received = consume_all(kafka, topic, 1, **{"fetch.max.bytes": 20_000_000})
     assert received[0].value() == big  # type: ignore[attr-defined]
@@ -214,6 +221,22 @@ def test_admin_create_describe_alter_delete(kafka: BrokerProcess) -> None:
     assert configs["retention.ms"].value == "3600000"
     assert not configs["retention.ms"].is_default
     assert configs["segment.bytes"].is_default
+
+    # IncrementalAlterConfigs, as kafka-configs.sh sends it: set one config, reset another.
+    changes = ConfigResource(
+        ConfigResource.Type.TOPIC,
+        topic,
+        incremental_configs=[
+            ConfigEntry("segment.bytes", "2000000", incremental_operation=AlterConfigOpType.SET),
+            ConfigEntry("retention.ms", None, incremental_operation=AlterConfigOpType.DELETE),
+        ],
+    )
+    client.incremental_alter_configs([changes])[changes].result(timeout=15)
+    configs = client.describe_configs([resource])[resource].result(timeout=15)
+    assert configs["segment.bytes"].value == "2000000"
+    assert not configs["segment.bytes"].is_default
+    assert configs["retention.ms"].is_default
+    assert configs["cleanup.policy"].value == "delete"
 
     client.create_partitions([NewPartitions(topic, 5)])[topic].result(timeout=15)
     assert len(client.list_topics(timeout=10).topics[topic].partitions) == 5
