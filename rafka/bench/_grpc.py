@@ -18,19 +18,13 @@ import uuid
 from typing import Any
 
 from rafka.bench._latency import StampRecorder, measure
+from rafka.bench._procstat import own_cpu_seconds
 from rafka.bench._results import Latency, Throughput, percentiles
 from rafka.bench._workload import Progress, Workload
 
 _BATCH = 1000  # messages per PublishBatch call, and most messages per Consume response
 _IN_FLIGHT = 4  # PublishBatch calls in flight at once
 _TICK = 0.1
-
-
-def _cpu() -> float:
-    import resource
-
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
 
 
 class GrpcDriver:
@@ -90,7 +84,7 @@ class GrpcDriver:
             st = {"sent": 0, "acked": 0, "errors": 0}
             async with self._channel() as channel:
                 stub: Any = rafka_pb2_grpc.BrokerServiceStub(channel)
-                c0, t0 = _cpu(), time.perf_counter()
+                c0, t0 = own_cpu_seconds(), time.perf_counter()
                 next_tick = [t0]
 
                 async def sender() -> None:
@@ -110,7 +104,7 @@ class GrpcDriver:
                             next_tick[0] = now + _TICK
 
                 await asyncio.gather(*(sender() for _ in range(_IN_FLIGHT)))
-                secs, cpu = time.perf_counter() - t0, _cpu() - c0
+                secs, cpu = time.perf_counter() - t0, own_cpu_seconds() - c0
             progress(st["acked"], w.count)
             return Throughput("produce", st["acked"], w.count, st["acked"] * w.size, secs,
                               st["errors"], cpu, capped=st["sent"] < w.count)
@@ -128,7 +122,7 @@ class GrpcDriver:
                 stub: Any = rafka_pb2_grpc.BrokerServiceStub(channel)
                 await stub.Register(pb.RegisterRequest(
                     client_id=consumer_id, client_type=pb.CLIENT_TYPE_CONSUMER), timeout=30)
-                c0, t0 = _cpu(), time.perf_counter()
+                c0, t0 = own_cpu_seconds(), time.perf_counter()
                 t_last = next_tick = t0
                 call = stub.Consume(pb.ConsumeRequest(
                     consumer_id=consumer_id, topic=topic, start=pb.START_POSITION_EARLIEST,
@@ -148,7 +142,7 @@ class GrpcDriver:
                     pass
                 finally:
                     call.cancel()
-                cpu = _cpu() - c0
+                cpu = own_cpu_seconds() - c0
             progress(got, expected)
             return Throughput("consume", got, expected, nbytes, t_last - t0, 0, cpu,
                               capped=got < expected)

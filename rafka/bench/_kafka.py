@@ -19,6 +19,7 @@ import uuid
 from typing import Any
 
 from rafka.bench._latency import StampRecorder, measure
+from rafka.bench._procstat import own_cpu_seconds
 from rafka.bench._results import Latency, Throughput, percentiles
 from rafka.bench._workload import Progress, Workload, no_progress
 
@@ -29,13 +30,6 @@ _TICK = 0.1  # seconds between progress reports
 # The raw Fetch consumer re-reads a topic until this much reading has been timed.
 RAW_FETCH_MIN_SECONDS = 1.0
 RAW_FETCH_MAX_PASSES = 50
-
-
-def _resource_usage() -> float:
-    import resource
-
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
 
 
 class KafkaDriver:
@@ -121,7 +115,7 @@ class KafkaDriver:
         msgs = [{"value": value}] * _BATCH
         max_queued = max(_BATCH, _QUEUE_BYTES // w.size)
         sent = calls = 0
-        c0, t0 = _resource_usage(), time.perf_counter()
+        c0, t0 = own_cpu_seconds(), time.perf_counter()
         next_tick = t0
         while sent < w.count and time.perf_counter() - t0 < w.max_seconds:
             while len(producer) > max_queued:
@@ -139,7 +133,7 @@ class KafkaDriver:
         while (left := producer.flush(_TICK)) and time.perf_counter() < flush_deadline:
             progress(sent - left, w.count)
         secs = time.perf_counter() - t0
-        cpu = _resource_usage() - c0
+        cpu = own_cpu_seconds() - c0
         delivered = sent - left - errors[0]
         progress(delivered, w.count)
         avg_batch = batch_sizes[0] / batch_sizes[1] if batch_sizes[1] else None
@@ -166,7 +160,7 @@ class KafkaDriver:
         consumer.list_topics(topic, timeout=10)
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(w.partitions)])
         got = nbytes = errors = 0
-        c0, t0 = _resource_usage(), time.perf_counter()
+        c0, t0 = own_cpu_seconds(), time.perf_counter()
         t_last, next_tick = t0, t0
         try:
             while got < expected:
@@ -189,7 +183,7 @@ class KafkaDriver:
                     progress(got, expected)
                     next_tick = t_last + _TICK
         finally:
-            cpu = _resource_usage() - c0
+            cpu = own_cpu_seconds() - c0
             consumer.close()
         progress(got, expected)
         return Throughput("consume", got, expected, nbytes, t_last - t0, errors, cpu,
@@ -215,10 +209,10 @@ class KafkaDriver:
             seconds < RAW_FETCH_MIN_SECONDS and passes < RAW_FETCH_MAX_PASSES and not capped
         ):
             with RawFetchClient(self.bootstrap) as client:  # connect and ApiVersions: untimed
-                c0 = _resource_usage()
+                c0 = own_cpu_seconds()
                 counted = client.count(topic, expected, w.max_seconds,
                                        progress if not passes else no_progress)
-                cpu += _resource_usage() - c0
+                cpu += own_cpu_seconds() - c0
             got += min(counted.messages, expected)
             seconds += counted.seconds
             capped = counted.capped

@@ -17,6 +17,14 @@ from rafka.bench._results import BrokerCost
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+def own_cpu_seconds() -> float:
+    """This process's CPU time (user + system): what a benchmark client spent."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()

@@ -1,8 +1,9 @@
 """The offset and size bookkeeping both log engines keep in the same fields, exposed once.
 
 `DiskLog` and `MemoryLog` differ in where batches live, not in how they report offsets, sizes
-and segments; the read-only half of the PartitionLog interface, and the range checks every
-read starts with, are therefore written here.
+and segments; the read-only half of the PartitionLog interface, the range checks every read
+starts with, and the offset moves that only touch that bookkeeping (the high watermark,
+DeleteRecords) are therefore written here.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from rafka.log.api import (
 class _Sized(Protocol):
     @property
     def size(self) -> int: ...
+
+    @property
+    def base_offset(self) -> int: ...
 
 
 class LogProperties:
@@ -104,7 +108,42 @@ class LogProperties:
             self._fill(result, offset, max_bytes, limit, min_one_batch, region_min)
         return result
 
+    # ---------------------------------------------------------------- offsets
+
+    def set_high_watermark(self, offset: int) -> None:
+        self._high_watermark = min(max(offset, self._log_start_offset), self._next_offset)
+
+    def delete_records_before(self, offset: int) -> int:
+        self._check_open()
+        if offset == -1:
+            offset = self._high_watermark
+        if offset < 0 or offset > self._high_watermark:
+            raise OffsetOutOfRangeError(
+                f"cannot delete records before {offset}: high watermark is {self._high_watermark}"
+            )
+        if offset > self._log_start_offset:
+            self._advance_log_start(offset)
+            count = 0
+            while (
+                count < len(self._segments) - 1
+                and self._segments[count + 1].base_offset <= self._log_start_offset
+            ):
+                count += 1
+            if count:
+                self._delete_oldest(count)
+        return self._log_start_offset
+
+    # ------------------------------------------------------------ engine hooks
+
     def _check_open(self) -> None:
+        raise NotImplementedError
+
+    def _advance_log_start(self, offset: int) -> None:
+        """Move the log start offset up to `offset` (and record it where the engine keeps it)."""
+        raise NotImplementedError
+
+    def _delete_oldest(self, count: int) -> None:
+        """Drop the `count` oldest segments, which lie wholly below the log start offset."""
         raise NotImplementedError
 
     def _fill(

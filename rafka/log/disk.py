@@ -47,7 +47,6 @@ from rafka.log.api import (
     LogConfig,
     LogStats,
     LogStorageError,
-    OffsetOutOfRangeError,
     ReadResult,
     TimestampOffset,
 )
@@ -347,29 +346,6 @@ class DiskLog(LogProperties, CleanerHooks):
         return record_with_timestamp(best.read_bytes(position, size), best.max_timestamp, base)
 
     # ---------------------------------------------------------------- offsets
-
-    def set_high_watermark(self, offset: int) -> None:
-        self._high_watermark = min(max(offset, self._log_start_offset), self._next_offset)
-
-    def delete_records_before(self, offset: int) -> int:
-        self._check_open()
-        if offset == -1:
-            offset = self._high_watermark
-        if offset < 0 or offset > self._high_watermark:
-            raise OffsetOutOfRangeError(
-                f"cannot delete records before {offset}: high watermark is {self._high_watermark}"
-            )
-        if offset > self._log_start_offset:
-            self._advance_log_start(offset)
-            count = 0
-            while (
-                count < len(self._segments) - 1
-                and self._segments[count + 1].base_offset <= self._log_start_offset
-            ):
-                count += 1
-            if count:
-                self._delete_oldest(count)
-        return self._log_start_offset
 
     def _advance_log_start(self, offset: int) -> None:
         """Move the log start offset up and persist it before any file is deleted."""

@@ -29,7 +29,6 @@ from rafka.log.api import (
     LogClosedError,
     LogConfig,
     LogStats,
-    OffsetOutOfRangeError,
     ReadResult,
     TimestampOffset,
 )
@@ -275,29 +274,9 @@ class MemoryLog(LogProperties):
 
     # ---------------------------------------------------------------- offsets
 
-    def set_high_watermark(self, offset: int) -> None:
-        self._high_watermark = min(max(offset, self._log_start_offset), self._next_offset)
-
-    def delete_records_before(self, offset: int) -> int:
-        self._check_open()
-        if offset == -1:
-            offset = self._high_watermark
-        if offset < 0 or offset > self._high_watermark:
-            raise OffsetOutOfRangeError(
-                f"cannot delete records before {offset}: high watermark is {self._high_watermark}"
-            )
-        if offset > self._log_start_offset:
-            self._log_start_offset = offset
-            self._epochs.truncate_from_start(offset)
-            count = 0
-            while (
-                count < len(self._segments) - 1
-                and self._segments[count + 1].base_offset <= self._log_start_offset
-            ):
-                count += 1
-            if count:
-                self._delete_oldest(count)
-        return self._log_start_offset
+    def _advance_log_start(self, offset: int) -> None:
+        self._log_start_offset = offset
+        self._epochs.truncate_from_start(offset)
 
     def _delete_oldest(self, count: int) -> None:
         del self._segments[:count]
