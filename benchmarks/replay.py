@@ -5,7 +5,9 @@ replay it into an in-process broker.
     .venv/bin/python benchmarks/replay.py capture /tmp/tail.pkl          # ~10 s
     .venv/bin/python benchmarks/replay.py run /tmp/tail.pkl --rounds 5   # min CPU of 5 rounds
     .venv/bin/python benchmarks/replay.py run /tmp/tail.pkl --timers     # where it goes
+    .venv/bin/python benchmarks/replay.py run /tmp/tail.pkl --lines 20   # Python lines a message
     .venv/bin/python benchmarks/replay.py count /tmp/tail.pkl            # instructions, ~6 min
+    .venv/bin/python benchmarks/replay.py count /tmp/tail.pkl --functions 20   # and where
 
 `capture` starts a broker in this process (disk engine, a temporary data dir), records every
 socket read of every Kafka connection in order, and drives it with `rafka bench latency`
@@ -29,7 +31,9 @@ alternate the two sides of an A/B (`--src` another checkout) over several runs.
 of two rounds minus a run of one, with a fixed hash seed). Two counts of the same capture and
 code on 2026-11-29: 2,989.2 and 2,981.3 M instructions a round (199k a message), 0.3% apart
 while the CPU time of a round moved by 15% and more. Use it to judge a change before any live
-run; it cannot see system calls or cache misses, which the CPU figures include.
+run; it cannot see system calls or cache misses, which the CPU figures include. On the same
+capture, 93% of a round's instructions ran in libpython (the eval loop 38%); `--functions`
+shows that split for any checkout.
 
 The captured requests carry the topic ids and the fetch session ids the capturing broker gave
 out, which a broker picks at random; so both commands number them from the same start (this
@@ -209,6 +213,51 @@ class GcCount:
         return f"gc {'/'.join(map(str, self.passes))} passes, {self.collected} freed"
 
 
+class LineCounter:
+    """Python lines executed per function while enabled (`sys.settrace`; slows a round ~10x).
+
+    A measure of how much interpreted code a message takes, and where, that does not move
+    with the machine: the 2026-11-29 path ran ~550 lines a message, none dominant."""
+
+    def __init__(self) -> None:
+        self.lines: collections.Counter[tuple[str, str]] = collections.Counter()
+        self.calls: collections.Counter[tuple[str, str]] = collections.Counter()
+
+    def enable(self) -> None:
+        sys.settrace(self._call)
+
+    def disable(self) -> None:
+        sys.settrace(None)
+
+    def _key(self, frame: Any) -> tuple[str, str]:
+        code = frame.f_code
+        where = code.co_filename
+        for root in (str(HERE.parent) + "/", sys.prefix + "/", sys.base_prefix + "/"):
+            where = where.removeprefix(root)
+        name = code.co_name
+        if where == "<string>":  # a generated __init__ (dataclasses): say whose
+            name += f" <- {frame.f_back.f_code.co_name}"
+        return where, name
+
+    def _call(self, frame: Any, event: str, arg: Any) -> Any:
+        if event == "call":
+            self.calls[self._key(frame)] += 1
+            return self._line
+        return None
+
+    def _line(self, frame: Any, event: str, arg: Any) -> Any:
+        if event == "line":
+            self.lines[self._key(frame)] += 1
+        return self._line
+
+    def report(self, messages: int, top: int) -> None:
+        total = sum(self.lines.values())
+        print(f"{total / messages:.0f} Python lines a message; the {top} largest:")
+        for key, lines in self.lines.most_common(top):
+            print(f"  {lines / messages:7.1f} lines {self.calls[key] / messages:6.2f} calls  "
+                  f"{key[0]}:{key[1]}")
+
+
 async def replay_round(
     reads: Capture, profile: Any = None
 ) -> tuple[float, float, int, GcCount]:
@@ -321,6 +370,11 @@ def run(args: argparse.Namespace) -> None:
     asyncio.run(replay_round(reads))  # warm-up: imports, kio schemas, first allocations
     if totals is not None:
         totals.clear()
+    if args.lines:
+        counter = LineCounter()
+        _, _, produced, _ = asyncio.run(replay_round(reads, counter))
+        counter.report(produced, args.lines)
+        return
     results, users = [], []
     for i in range(args.rounds):
         cpu, user, produced, gc_count = asyncio.run(replay_round(reads, profile))
@@ -344,26 +398,71 @@ def run(args: argparse.Namespace) -> None:
 def count(args: argparse.Namespace) -> None:
     """Instructions of one replay round, counted by valgrind (callgrind): the same figure on
     every run of the same code, whatever else the machine is doing. One round is the
-    difference between a run of two rounds and a run of one (start-up and warm-up cancel)."""
+    difference between a run of two rounds and a run of one (start-up and warm-up cancel).
+    With `--functions N`, the round's instructions by where they run, the same way."""
     collected = []
-    for rounds in (1, 2):
-        cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-               sys.executable, str(Path(__file__).resolve()), "run", str(args.capture),
-               "--rounds", str(rounds)]
-        if args.src:
-            cmd += ["--src", str(args.src)]
-        # A fixed hash seed: set and dict orders, and so the work done, repeat exactly.
-        env = {**os.environ, "PYTHONHASHSEED": "0"}
-        done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
-        found = re.search(r"Collected : (\d+)", done.stderr)
-        if found is None:
-            raise SystemExit(f"no instruction count from valgrind:\n{done.stderr[-2000:]}")
-        collected.append(int(found.group(1)))
-        produced = re.search(r"(\d+) messages", done.stdout)
-        messages = int(produced.group(1)) if produced else 0
-    one = collected[1] - collected[0]
-    print(f"{one / 1e6:.1f} M instructions a round, {one / max(messages, 1):,.0f} a message "
-          f"({messages} messages; runs of 1 and 2 rounds: {collected[0]:,} and {collected[1]:,})")
+    with tempfile.TemporaryDirectory(prefix="rafka-count-") as scratch:
+        outputs = [Path(scratch) / f"callgrind.{rounds}" for rounds in (1, 2)]
+        for rounds, output in zip((1, 2), outputs, strict=True):
+            out_file = str(output) if args.functions else "/dev/null"
+            cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out_file}",
+                   sys.executable, str(Path(__file__).resolve()), "run", str(args.capture),
+                   "--rounds", str(rounds)]
+            if args.src:
+                cmd += ["--src", str(args.src)]
+            # A fixed hash seed: set and dict orders, and so the work done, repeat exactly.
+            env = {**os.environ, "PYTHONHASHSEED": "0"}
+            done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+            found = re.search(r"Collected : (\d+)", done.stderr)
+            if found is None:
+                raise SystemExit(f"no instruction count from valgrind:\n{done.stderr[-2000:]}")
+            collected.append(int(found.group(1)))
+            produced = re.search(r"(\d+) messages", done.stdout)
+            messages = int(produced.group(1)) if produced else 0
+        one = collected[1] - collected[0]
+        print(f"{one / 1e6:.1f} M instructions a round, {one / max(messages, 1):,.0f} a message "
+              f"({messages} messages; runs of 1 and 2 rounds: {collected[0]:,} and "
+              f"{collected[1]:,})")
+        if args.functions:
+            first, second = (_instructions_by_function(output) for output in outputs)
+            _report_functions(second - first, one, args.functions)
+
+
+# One line of `callgrind_annotate`: count, percentage, file:function, and the object file.
+_ANNOTATED = re.compile(r"^\s*([\d,]+) \(\s*[\d.]+%\)\s+(\S+?)(?:'\d+)?(?: \[(.+)\])?$")
+_PYTHON_BUILD = re.compile(r"^.*/Python-[\d.]+/")
+
+
+def _instructions_by_function(output: Path) -> collections.Counter[tuple[str, str]]:
+    """(object file, file:function) -> instructions, from a callgrind output."""
+    done = subprocess.run(["callgrind_annotate", "--threshold=100", str(output)],
+                          capture_output=True, text=True, check=True)
+    counts: collections.Counter[tuple[str, str]] = collections.Counter()
+    for line in done.stdout.splitlines():
+        match = _ANNOTATED.match(line)
+        if match is None or match.group(2) == "PROGRAM":
+            continue
+        where = match.group(2)
+        obj = match.group(3) or ("libpython" if _PYTHON_BUILD.match(where) else "?")
+        if "libpython" in obj:
+            obj = "libpython"
+        counts[Path(obj).name, _PYTHON_BUILD.sub("", where)] += int(match.group(1).replace(",", ""))
+    return counts
+
+
+def _report_functions(round_: collections.Counter[tuple[str, str]], total: int, top: int) -> None:
+    by_object: collections.Counter[str] = collections.Counter()
+    for (obj, where), instructions in round_.items():
+        if obj == "libpython":
+            obj = ("libpython: the eval loop" if where.endswith("_PyEval_EvalFrameDefault")
+                   else "libpython: the rest of the interpreter")
+        by_object[obj] += instructions
+    print("by object file:")
+    for obj, instructions in by_object.most_common(12):
+        print(f"  {instructions / 1e6:9.1f} M {100 * instructions / total:5.1f}%  {obj}")
+    print(f"the {top} largest functions:")
+    for (obj, where), instructions in round_.most_common(top):
+        print(f"  {instructions / 1e6:9.1f} M {100 * instructions / total:5.1f}%  {where} ({obj})")
 
 
 def main() -> None:
@@ -384,9 +483,14 @@ def main() -> None:
     rep.add_argument("--profile", metavar="FILE", help="write a cProfile of the rounds")
     rep.add_argument("--timers", action="store_true",
                      help="time the main functions of the Produce and Fetch path")
+    rep.add_argument("--lines", type=int, metavar="N", default=0,
+                     help="instead: one round traced, Python lines a message, the N largest")
     cnt = sub.add_parser("count", parents=[src],
                          help="instructions of one round, by valgrind (~6 min)")
     cnt.add_argument("capture", type=Path)
+    cnt.add_argument("--functions", type=int, metavar="N", default=0,
+                     help="also: the round's instructions by object file, and the N largest "
+                          "functions")
     args = ap.parse_args()
     if args.command == "count":
         count(args)
