@@ -21,7 +21,9 @@ from rafka.log.api import (
 )
 
 
-class _Sized(Protocol):
+class _Segment(Protocol):
+    """What the bookkeeping reads of an engine's segment."""
+
     @property
     def size(self) -> int: ...
 
@@ -35,7 +37,7 @@ class LogProperties:
     _log_start_offset: int
     _next_offset: int
     _high_watermark: int
-    _segments: Sequence[_Sized]
+    _segments: Sequence[_Segment]
     _bases: list[int]
     _config: LogConfig
     _stats: LogStats

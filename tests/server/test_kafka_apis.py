@@ -4,6 +4,7 @@ OffsetForLeaderEpoch, DescribeCluster, CreateTopics validate_only."""
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 import uuid
@@ -34,6 +35,7 @@ from kio.schema.offset_for_leader_epoch.v4.request import (
     OffsetForLeaderTopic,
 )
 
+from rafka.protocol import _kio
 from rafka.records.builder import Record, build_batch, decode_batches
 from tests.server.test_kafka_bad_input import create, produce_request
 from tests.support.broker_process import BrokerProcess
@@ -262,18 +264,9 @@ def test_produce_every_version_one_and_two_partitions(shared_broker: BrokerProce
     """Every Produce version the broker serves (classic v3-8, flexible v9-12, topic ids from
     v13), with one entry for the partition and with two, lands in order with the offsets the
     answers name; a bad batch is refused at a classic and a flexible version."""
-    import sys
-
-    from kio.schema.metadata.v12.request import MetadataRequest, MetadataRequestTopic
-
-    from rafka.protocol import _kio
-
     topic = f"versions-{uuid.uuid4().hex[:6]}"
     with RawKafka(shared_broker.bootstrap) as raw:
-        metadata = raw.call(3, 12, MetadataRequest(
-            topics=(MetadataRequestTopic(topic_id=None, name=topic),),
-            allow_auto_topic_creation=True, include_topic_authorized_operations=False))
-        topic_id = metadata.topics[0].topic_id
+        topic_id = create(raw, topic)
 
         def produce(version: int, batches: list[bytes]) -> list[tuple[int, int]]:
             request_type = _kio.request_type(0, version)

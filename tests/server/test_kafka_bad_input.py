@@ -34,7 +34,8 @@ def assert_still_serves(broker: BrokerProcess) -> None:
     assert delivered == [None]
 
 
-def create(raw: RawKafka, topic: str) -> None:
+def create(raw: RawKafka, topic: str) -> uuid.UUID:
+    """Create `topic` through Metadata's auto-creation; returns its topic id."""
     response = raw.call(
         3,
         12,
@@ -45,6 +46,8 @@ def create(raw: RawKafka, topic: str) -> None:
         ),
     )
     assert response.topics[0].error_code == ErrorCode.none
+    topic_id: uuid.UUID = response.topics[0].topic_id
+    return topic_id
 
 
 def latest_offset(raw: RawKafka, topic: str) -> int:
